@@ -1,0 +1,3 @@
+from pysteps.cli import main
+
+raise SystemExit(main())
