@@ -1,0 +1,1 @@
+"""One module per outside system; the only place pysteps does I/O with them."""

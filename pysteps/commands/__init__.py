@@ -1,0 +1,1 @@
+"""One module per CLI subcommand; imported lazily so `pysteps --help` stays instant."""

@@ -1,0 +1,39 @@
+"""One error hierarchy, mapped to exit codes in one place (pysteps.cli)."""
+
+from __future__ import annotations
+
+
+class PystepsError(Exception):
+    """Base of every error pysteps reports to the user; the message is one line."""
+
+    exit_code = 1
+
+
+class InputError(PystepsError):
+    """Bad input: a spec field, a flag or an environment value. Nothing was changed."""
+
+    exit_code = 2
+
+
+class PreconditionError(PystepsError):
+    """The world is not as the command needs it (lock held, object missing, ...)."""
+
+    exit_code = 3
+
+
+class ServiceError(PystepsError):
+    """An outside system (cluster, registry, storage, etcd, mail) failed or is unreachable."""
+
+    exit_code = 4
+
+
+class RolloutFailed(PystepsError):
+    """The rollout failed; it was rolled back unless rollback was disabled."""
+
+    exit_code = 1
+
+
+class RolloutTimeout(PystepsError):
+    """The rollout did not finish within its deadline."""
+
+    exit_code = 70

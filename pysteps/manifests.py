@@ -1,0 +1,228 @@
+"""Kubernetes objects pysteps wants, built as plain dicts from the spec (pure, no I/O).
+
+Only stable, long-lived API fields are used (apps/v1 Deployment, v1 ReplicationController,
+v1 Service), so the same manifests work on old and current clusters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pysteps.spec import AppSpec
+
+MANAGED_BY = "pysteps"
+ANN_SPEC_HASH = "pysteps.io/spec-hash"
+ANN_COMMIT = "pysteps.io/commit"
+ANN_MODE = "pysteps.io/mode"
+ANN_CODE_COMMIT = "pysteps.io/code-commit"
+ANN_RESTARTED_AT = "pysteps.io/restarted-at"
+ANN_CHANGE_CAUSE = "kubernetes.io/change-cause"
+ANN_DOMAINS = "pysteps.io/domains"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_VERSION = "app.kubernetes.io/version"
+LABEL_RC_REVISION = "pysteps.io/revision"
+CODE_MOUNT_PATH = "/apps"
+
+
+@dataclass(frozen=True)
+class Release:
+    """What is being shipped: the commit, and where the build that ships it lives."""
+
+    commit: str
+    build_url: str | None = None
+
+    @property
+    def short(self) -> str:
+        return self.commit[:12]
+
+    def change_cause(self) -> str:
+        cause = f"pysteps deploy {self.short}"
+        return f"{cause} ({self.build_url})" if self.build_url else cause
+
+
+def selector_labels(spec: AppSpec) -> dict[str, str]:
+    """The labels that select an app's pods; never change them for a live app."""
+    return {LABEL_NAME: spec.name, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def _container(spec: AppSpec, image: str) -> dict[str, Any]:
+    res = spec.resources
+    container: dict[str, Any] = {
+        "name": spec.name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [
+            {"name": name, "containerPort": port, "protocol": "TCP"}
+            for name, port in spec.ports.named()
+        ],
+        "resources": {
+            "limits": {"cpu": res.limits.cpu, "memory": res.limits.memory},
+            "requests": {"cpu": res.requests.cpu, "memory": res.requests.memory},
+        },
+    }
+    if spec.env:
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
+    if spec.command:
+        container["command"] = list(spec.command)
+    if spec.readiness:
+        r = spec.readiness
+        container["readinessProbe"] = {
+            "httpGet": {"path": r.path, "port": r.port},
+            "initialDelaySeconds": r.initial_delay_seconds,
+            "periodSeconds": r.period_seconds,
+        }
+    if spec.mode == "code":
+        container["volumeMounts"] = [{"name": "code", "mountPath": CODE_MOUNT_PATH}]
+        container["workingDir"] = f"{CODE_MOUNT_PATH}/current"
+    return container
+
+
+def _code_volume(spec: AppSpec, volume_name: str) -> dict[str, Any]:
+    if spec.code.mount == "pvc":
+        return {
+            "name": "code",
+            "persistentVolumeClaim": {"claimName": spec.code.claim_name},
+        }
+    root = spec.code.host_mount_root.rstrip("/")
+    return {
+        "name": "code",
+        "hostPath": {"path": f"{root}/{volume_name}/{spec.code_path}", "type": "Directory"},
+    }
+
+
+def pod_template(
+    spec: AppSpec, image: str, code_commit: str | None, code_volume: str | None
+) -> dict[str, Any]:
+    """The pod template both workload kinds share."""
+    annotations: dict[str, str] = {}
+    # Pods follow the code only through a restart, so the deployed code commit is part
+    # of the template when the app asks for rolling restarts.
+    if spec.mode == "code" and spec.code.restart == "rolling" and code_commit:
+        annotations[ANN_CODE_COMMIT] = code_commit
+    pod_spec: dict[str, Any] = {
+        "containers": [_container(spec, image)],
+        "dnsPolicy": "ClusterFirst",
+        "restartPolicy": "Always",
+    }
+    if spec.mode == "code":
+        pod_spec["volumes"] = [_code_volume(spec, code_volume or "code")]
+    meta: dict[str, Any] = {"labels": dict(selector_labels(spec))}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"metadata": meta, "spec": pod_spec}
+
+
+def spec_hash(obj: Any) -> str:
+    """A short stable hash of a JSON-able object."""
+    raw = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def workload_metadata(
+    spec: AppSpec, release: Release, template_hash: str, name: str | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name or spec.name,
+        "namespace": spec.namespace,
+        "labels": {**selector_labels(spec), LABEL_VERSION: release.short},
+        "annotations": {
+            ANN_SPEC_HASH: template_hash,
+            ANN_COMMIT: release.commit,
+            ANN_MODE: spec.mode,
+            ANN_CHANGE_CAUSE: release.change_cause(),
+            ANN_DOMAINS: ",".join(spec.rendered_domains()),
+        },
+    }
+
+
+def desired_hash(spec: AppSpec, template: dict[str, Any]) -> str:
+    """What decides whether a live workload must change: its pod template and replica count."""
+    return spec_hash({"template": template, "replicas": spec.replicas, "kind": spec.kind})
+
+
+def deployment(spec: AppSpec, release: Release, template: dict[str, Any]) -> dict[str, Any]:
+    """An apps/v1 Deployment with a RollingUpdate strategy."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": workload_metadata(spec, release, desired_hash(spec, template)),
+        "spec": {
+            "replicas": spec.replicas,
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": spec.rollout.progress_deadline_seconds,
+            "selector": {"matchLabels": selector_labels(spec)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {
+                    "maxSurge": _int_or_str(spec.rollout.max_surge),
+                    "maxUnavailable": _int_or_str(spec.rollout.max_unavailable),
+                },
+            },
+            "template": template,
+        },
+    }
+
+
+def replication_controller(
+    namespace: str,
+    name: str,
+    template: dict[str, Any],
+    revision: int,
+    replicas: int,
+    metadata: dict[str, Any],
+    desired_replicas: int,
+) -> dict[str, Any]:
+    """A v1 ReplicationController for one revision of an app; rolling updates are client-side."""
+    t = json.loads(json.dumps(template))
+    t["metadata"].setdefault("labels", {})[LABEL_RC_REVISION] = str(revision)
+    meta = json.loads(json.dumps(metadata))
+    meta["name"] = rc_name(name, revision)
+    meta["namespace"] = namespace
+    meta.setdefault("labels", {})[LABEL_RC_REVISION] = str(revision)
+    meta.setdefault("annotations", {})["pysteps.io/desired-replicas"] = str(desired_replicas)
+    selector = {LABEL_NAME: name, LABEL_MANAGED_BY: MANAGED_BY, LABEL_RC_REVISION: str(revision)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": meta,
+        "spec": {"replicas": replicas, "selector": selector, "template": t},
+    }
+
+
+def rc_name(name: str, revision: int) -> str:
+    """The name of an app's ReplicationController for one revision."""
+    suffix = f"-r{revision}"
+    return name[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+def service(spec: AppSpec, node_ports: dict[str, int] | None = None) -> dict[str, Any]:
+    """A NodePort Service over the app's pods; existing NodePorts are kept."""
+    node_ports = node_ports or {}
+    ports = []
+    for name, port in spec.ports.named():
+        entry: dict[str, Any] = {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
+        if name in node_ports:
+            entry["nodePort"] = node_ports[name]
+        ports.append(entry)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": spec.name,
+            "namespace": spec.namespace,
+            "labels": dict(selector_labels(spec)),
+        },
+        "spec": {"type": "NodePort", "selector": selector_labels(spec), "ports": ports},
+    }
+
+
+def service_ports(spec: AppSpec) -> tuple[tuple[str, int], ...]:
+    return tuple(spec.ports.named())
+
+
+def _int_or_str(value: str) -> int | str:
+    return value if value.endswith("%") else int(value)

@@ -1,0 +1,192 @@
+"""The deploy decision as a table: mode x kind x exists x changed, no mocks needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from pysteps.errors import PreconditionError
+from pysteps.manifests import Release
+from pysteps.plan import (
+    BuildImage,
+    CreateWorkload,
+    EnsureService,
+    Notify,
+    RegisterRoute,
+    RestartPods,
+    RollingUpdate,
+    SyncCode,
+    desired_template_hash,
+    plan_deploy,
+)
+from pysteps.spec import build_spec
+from pysteps.state import Observed, ObservedRoute, ObservedService, ObservedWorkload
+
+COMMIT = "a" * 40
+OLD = "b" * 40
+DIGEST = "sha256:" + "c" * 64
+REPO = "127.0.0.1:25000/team/hello"
+
+
+def make_spec(mode: str, kind: str, **extra):
+    base = {"name": "hello", "namespace": "team-a", "mode": mode, "kind": kind}
+    if mode == "image":
+        base["image"] = REPO
+    else:
+        base["runtime_image"] = "127.0.0.1:25000/runtime/busybox:1"
+    base.update(extra)
+    return build_spec(base)
+
+
+def live(spec, *, changed: bool, code_commit: str | None = None) -> Observed:
+    """The world after a successful deploy of COMMIT (or of OLD when CHANGED)."""
+    commit = OLD if changed else COMMIT
+    if spec.mode == "image":
+        image = f"{REPO}@{DIGEST}"
+        digest = None if changed else DIGEST
+        wl_hash = desired_template_hash(spec, image, commit, None)
+        volume_commit = None
+    else:
+        image = spec.runtime_image
+        digest = None
+        wl_hash = desired_template_hash(spec, image, commit, None)
+        volume_commit = commit
+    workload = ObservedWorkload(
+        kind=spec.kind,
+        name=spec.name,
+        spec_hash=wl_hash,
+        commit=commit,
+        image=image,
+        replicas=spec.replicas,
+        ready_replicas=spec.replicas,
+        code_commit=commit if spec.mode == "code" else None,
+    )
+    service = ObservedService(ports=(("http", 8080, 30080),))
+    route = ObservedRoute(domains=tuple(spec.rendered_domains()), upstreams=("127.0.0.11:30080",))
+    return Observed(
+        workload=workload,
+        service=service,
+        code_commit=code_commit or volume_commit,
+        image_digest=digest,
+        route=route,
+        route_known=True,
+    )
+
+
+def types(plan):
+    return [type(a) for a in plan.actions]
+
+
+CASES = [
+    # mode, kind, exists, changed, expected action types
+    ("image", "Deployment", False, True, [BuildImage, CreateWorkload, EnsureService, RegisterRoute]),
+    ("image", "Deployment", True, True, [BuildImage, RollingUpdate, RegisterRoute]),
+    ("image", "Deployment", True, False, []),
+    ("image", "ReplicationController", False, True, [BuildImage, CreateWorkload, EnsureService, RegisterRoute]),
+    ("image", "ReplicationController", True, True, [BuildImage, RollingUpdate, RegisterRoute]),
+    ("image", "ReplicationController", True, False, []),
+    ("code", "Deployment", False, True, [SyncCode, CreateWorkload, EnsureService, RegisterRoute]),
+    ("code", "Deployment", True, True, [SyncCode, RestartPods, RegisterRoute]),
+    ("code", "Deployment", True, False, []),
+    ("code", "ReplicationController", False, True, [SyncCode, CreateWorkload, EnsureService, RegisterRoute]),
+    ("code", "ReplicationController", True, True, [SyncCode, RestartPods, RegisterRoute]),
+    ("code", "ReplicationController", True, False, []),
+]
+
+
+@pytest.mark.parametrize(("mode", "kind", "exists", "changed", "expected"), CASES)
+def test_decision_table(mode, kind, exists, changed, expected):
+    spec = make_spec(mode, kind)
+    observed = live(spec, changed=changed) if exists else Observed(route_known=True)
+    plan = plan_deploy(spec, Release(COMMIT), observed)
+    assert types(plan) == expected
+    assert plan.empty is (expected == [])
+
+
+def test_nothing_new_is_an_empty_plan_and_says_so():
+    spec = make_spec("image", "Deployment")
+    plan = plan_deploy(spec, Release(COMMIT), live(spec, changed=False))
+    assert plan.empty
+    assert plan.describe() == [f"nothing to do: team-a/hello already runs {COMMIT[:12]}"]
+
+
+def test_rerun_after_build_reuses_pushed_image():
+    spec = make_spec("image", "Deployment")
+    observed = Observed(image_digest=DIGEST)
+    plan = plan_deploy(spec, Release(COMMIT), observed)
+    create = plan.actions[0]
+    assert isinstance(create, CreateWorkload)
+    assert create.image == f"{REPO}@{DIGEST}"
+
+
+def test_replica_change_is_a_rolling_update_with_reason():
+    spec = make_spec("image", "Deployment")
+    observed = live(spec, changed=False)
+    scaled = make_spec("image", "Deployment", replicas=3)
+    plan = plan_deploy(scaled, Release(COMMIT), observed)
+    assert types(plan) == [RollingUpdate, RegisterRoute]
+    assert plan.actions[0].reasons == ("replicas 1 -> 3",)
+
+
+def test_code_change_without_restart_only_syncs():
+    spec = make_spec("code", "Deployment", code={"restart": "none"})
+    observed = live(spec, changed=False, code_commit=OLD)
+    plan = plan_deploy(spec, Release(COMMIT), observed)
+    assert types(plan) == [SyncCode, RegisterRoute]
+    assert plan.actions[0].previous == OLD
+
+
+def test_code_and_spec_change_together_roll_once():
+    spec = make_spec("code", "Deployment")
+    observed = live(spec, changed=True)
+    plan = plan_deploy(make_spec("code", "Deployment", replicas=2), Release(COMMIT), observed)
+    assert types(plan) == [SyncCode, RollingUpdate, RegisterRoute]
+    assert plan.actions[1].reasons == ("replicas 1 -> 2", f"code -> {COMMIT[:12]}")
+
+
+def test_missing_service_and_stale_route_are_repaired_alone():
+    spec = make_spec("image", "Deployment")
+    observed = live(spec, changed=False)
+    broken = Observed(
+        workload=observed.workload,
+        service=None,
+        image_digest=DIGEST,
+        route=ObservedRoute(domains=("old.example.com",), upstreams=()),
+        route_known=True,
+    )
+    plan = plan_deploy(spec, Release(COMMIT), broken)
+    assert types(plan) == [EnsureService, RegisterRoute]
+
+
+def test_route_registry_that_cannot_observe_adds_nothing_to_a_noop():
+    spec = make_spec("image", "Deployment")
+    observed = live(spec, changed=False)
+    unknown = Observed(
+        workload=observed.workload, service=observed.service, image_digest=DIGEST
+    )
+    assert plan_deploy(spec, Release(COMMIT), unknown).empty
+
+
+def test_mail_recipients_add_notify_last():
+    spec = make_spec("image", "Deployment", mail={"to": ["oncall@example.com"]})
+    plan = plan_deploy(spec, Release(COMMIT), Observed())
+    assert isinstance(plan.actions[-1], Notify)
+    assert plan.actions[-1].to == ("oncall@example.com",)
+
+
+def test_kind_switch_is_refused_with_the_fix():
+    spec = make_spec("image", "Deployment")
+    observed = live(make_spec("image", "ReplicationController"), changed=False)
+    with pytest.raises(PreconditionError, match="set kind: ReplicationController"):
+        plan_deploy(spec, Release(COMMIT), observed)
+
+
+def test_plan_json_names_every_action():
+    spec = make_spec("image", "Deployment")
+    data = plan_deploy(spec, Release(COMMIT), Observed()).to_dict()
+    assert [a["type"] for a in data["actions"]] == [
+        "BuildImage",
+        "CreateWorkload",
+        "EnsureService",
+        "RegisterRoute",
+    ]
+    assert data["actions"][0]["tag"] == COMMIT
