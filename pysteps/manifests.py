@@ -21,6 +21,7 @@ ANN_CODE_COMMIT = "pysteps.io/code-commit"
 ANN_RESTARTED_AT = "pysteps.io/restarted-at"
 ANN_CHANGE_CAUSE = "kubernetes.io/change-cause"
 ANN_DOMAINS = "pysteps.io/domains"
+ANN_CODE_PATH = "pysteps.io/code-path"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_VERSION = "app.kubernetes.io/version"
@@ -135,6 +136,7 @@ def workload_metadata(
             ANN_MODE: spec.mode,
             ANN_CHANGE_CAUSE: release.change_cause(),
             ANN_DOMAINS: ",".join(spec.rendered_domains()),
+            **({ANN_CODE_PATH: spec.code_path} if spec.mode == "code" else {}),
         },
     }
 

@@ -42,6 +42,7 @@ _PYSTEPS_ANNOTATIONS = (
     manifests.ANN_MODE,
     manifests.ANN_CHANGE_CAUSE,
     manifests.ANN_DOMAINS,
+    manifests.ANN_CODE_PATH,
 )
 
 
@@ -154,8 +155,13 @@ class Workloads:
         image: str,
         code_commit: str | None,
         code_volume: str | None,
+        restore_on_failure: bool = True,
     ) -> RolloutOutcome:
-        """Create or update the app's workload to this template and wait until it is done."""
+        """Create or update the app's workload to this template and wait until it is done.
+
+        A failed ReplicationController rollout restores the old controllers itself when
+        RESTORE_ON_FAILURE; a failed Deployment is rolled back by the caller (`rollback`).
+        """
         template = manifests.pod_template(spec, image, code_commit, code_volume)
         if spec.kind == "Deployment":
             desired = manifests.deployment(spec, release, template)
@@ -168,7 +174,7 @@ class Workloads:
             spec.rollout.timeout_seconds,
             spec.rollout.max_surge,
         )
-        return self._roll_controllers(target, template, meta)
+        return self._roll_controllers(target, template, meta, restore_on_failure)
 
     def _roll_deployment(self, spec: AppSpec, desired: dict[str, Any]) -> RolloutOutcome:
         ns, name = spec.namespace, spec.name
@@ -200,7 +206,11 @@ class Workloads:
         )
 
     def _roll_controllers(
-        self, target: ControllerTarget, template: dict[str, Any], metadata: dict[str, Any]
+        self,
+        target: ControllerTarget,
+        template: dict[str, Any],
+        metadata: dict[str, Any],
+        restore_on_failure: bool = True,
     ) -> RolloutOutcome:
         ns, name, want = target.namespace, target.name, target.replicas
         deadline = time.monotonic() + target.timeout
@@ -223,7 +233,8 @@ class Workloads:
                 self.kube, ns, selector, current, deadline, self.log, self.poll
             )
             if not outcome.ok:
-                self._restore_controllers(ns, new_name, before)
+                if restore_on_failure:
+                    self._restore_controllers(ns, new_name, before)
                 return outcome
             self._scale_down_old(ns, before, want - current)
         self._scale_down_old(ns, before, 0)

@@ -78,16 +78,34 @@ def types(plan):
 
 CASES = [
     # mode, kind, exists, changed, expected action types
-    ("image", "Deployment", False, True, [BuildImage, CreateWorkload, EnsureService, RegisterRoute]),
+    (
+        "image",
+        "Deployment",
+        False,
+        True,
+        [BuildImage, CreateWorkload, EnsureService, RegisterRoute],
+    ),
     ("image", "Deployment", True, True, [BuildImage, RollingUpdate, RegisterRoute]),
     ("image", "Deployment", True, False, []),
-    ("image", "ReplicationController", False, True, [BuildImage, CreateWorkload, EnsureService, RegisterRoute]),
+    (
+        "image",
+        "ReplicationController",
+        False,
+        True,
+        [BuildImage, CreateWorkload, EnsureService, RegisterRoute],
+    ),
     ("image", "ReplicationController", True, True, [BuildImage, RollingUpdate, RegisterRoute]),
     ("image", "ReplicationController", True, False, []),
     ("code", "Deployment", False, True, [SyncCode, CreateWorkload, EnsureService, RegisterRoute]),
     ("code", "Deployment", True, True, [SyncCode, RestartPods, RegisterRoute]),
     ("code", "Deployment", True, False, []),
-    ("code", "ReplicationController", False, True, [SyncCode, CreateWorkload, EnsureService, RegisterRoute]),
+    (
+        "code",
+        "ReplicationController",
+        False,
+        True,
+        [SyncCode, CreateWorkload, EnsureService, RegisterRoute],
+    ),
     ("code", "ReplicationController", True, True, [SyncCode, RestartPods, RegisterRoute]),
     ("code", "ReplicationController", True, False, []),
 ]
@@ -160,9 +178,7 @@ def test_missing_service_and_stale_route_are_repaired_alone():
 def test_route_registry_that_cannot_observe_adds_nothing_to_a_noop():
     spec = make_spec("image", "Deployment")
     observed = live(spec, changed=False)
-    unknown = Observed(
-        workload=observed.workload, service=observed.service, image_digest=DIGEST
-    )
+    unknown = Observed(workload=observed.workload, service=observed.service, image_digest=DIGEST)
     assert plan_deploy(spec, Release(COMMIT), unknown).empty
 
 

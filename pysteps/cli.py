@@ -1,0 +1,77 @@
+"""The `pysteps` command line. Subcommands live in pysteps.commands and are imported lazily,
+so `pysteps --help` stays instant. Errors map to exit codes in one place, here.
+
+Exit codes:
+  0   ok (or nothing to do)
+  1   the rollout failed (and was rolled back unless --no-rollback)
+  2   bad input: a spec field, a flag, a file
+  3   a precondition failed: lock held, app missing, permission refused
+  4   an outside system failed or is unreachable (cluster, registry, storage, etcd, mail)
+  70  the rollout timed out (and was rolled back unless --no-rollback)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+COMMANDS = {
+    "deploy": "observe, plan and apply a release of an app (image or code mode)",
+    "create": "deploy an app that must not exist yet",
+    "list": "list every app pysteps manages, one request per kind",
+    "status": "show one app: workload, pods, service, route",
+    "rollback": "put an app's previous (or a given) revision back",
+    "destroy": "remove everything an app owns",
+    "schema": "print the JSON Schema of deploy.yaml",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pysteps",
+        description="Ship apps to Kubernetes: observe, plan, apply.",
+        epilog="Exit codes: 0 ok, 1 rollout failed, 2 bad input, 3 precondition failed, "
+        "4 outside system failed, 70 rollout timed out.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="details and tracebacks")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Only the global part is parsed here; each command parses its own flags.
+    split = next((i for i, a in enumerate(args) if a in COMMANDS), len(args))
+    head, rest = args[:split], args[split:]
+    opts = parser.parse_args(head)
+    if opts.version:
+        from pysteps import __version__
+
+        print(f"pysteps {__version__}")
+        return 0
+    if not rest:
+        parser.print_help()
+        return 0 if not head else 2
+    command = rest[0]
+    module = importlib.import_module(f"pysteps.commands.{command}")
+    from pysteps.errors import PystepsError
+
+    try:
+        return int(module.run(rest[1:], verbose=opts.verbose))
+    except PystepsError as exc:
+        if opts.verbose:
+            traceback.print_exc()
+        from pysteps.console import Masker, secrets_from_env
+
+        print(f"pysteps {command}: {Masker(secrets_from_env())(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"pysteps {command}: interrupted", file=sys.stderr)
+        return 130

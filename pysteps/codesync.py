@@ -1,0 +1,601 @@
+"""Code mode: an app's code, from git, as releases on the shared volume.
+
+Layout of an app directory (pods mount it at ``/apps``, so the code is at ``/apps/current``)::
+
+    current -> releases/<commit>        relative link; replaced in one rename to switch
+    releases/<commit>/...               one complete tree per release, never changed in place
+    releases/<commit>/.pysteps-release.json   commit, time, file count, sequence number
+    releases/.building-<commit>-<x>/    a release being built; nothing points at it
+
+Updates write only what changed. A new release is built beside the current one from hard
+links to the current release's unchanged files (no data written) plus the changed files.
+Once the app has ``keep`` releases, the oldest one (which pruning would delete anyway) is
+recycled instead: renamed to the building name and brought to the new commit, so an update
+costs operations in proportion to the changes, not to the size of the tree. Files are never
+changed in place (a changed file is a new file), so releases that share a file by a hard link
+never see each other's changes.
+
+A reader that resolves ``current`` once (a process started with its working directory or
+import path at /apps/current) sees one complete release, whatever deploys run meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pysteps.clients.storage import AppDirectory, PathEscapeError, resolve_link_target
+from pysteps.errors import InputError, PreconditionError
+
+CURRENT = "current"
+RELEASES = "releases"
+MANIFEST = ".pysteps-release.json"
+BUILDING_PREFIX = ".building-"
+
+MODE_FILE = 0o100644
+MODE_EXECUTABLE = 0o100755
+MODE_SYMLINK = 0o120000
+MODE_SUBMODULE = 0o160000
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_MAX_IN_FLIGHT = 64
+
+SyncMode = Literal["incremental", "full", "unchanged"]
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One non-directory entry of a git tree."""
+
+    mode: int
+    sha: str
+    size: int
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode == MODE_SYMLINK
+
+
+Tree = Mapping[str, TreeEntry]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync did; bytes_written counts file data (and link targets) sent to the volume."""
+
+    commit: str
+    previous_commit: str | None
+    mode: SyncMode
+    files_written: int
+    bytes_written: int
+    files_deleted: int
+    seconds: float
+    fallback_reason: str | None = None
+    files_linked: int = 0
+    files_total: int = 0
+    release: str = ""
+
+
+@dataclass(frozen=True)
+class Release:
+    """A complete release on the volume."""
+
+    commit: str
+    seq: int
+    deployed_at: str
+    files: int
+    current: bool
+
+    @property
+    def path(self) -> str:
+        return f"{RELEASES}/{self.commit}"
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """How two trees differ, as a person would count it."""
+
+    added: int
+    modified: int
+    deleted: int
+    renamed: int
+    mode_changed: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.added} added, {self.modified} modified ({self.mode_changed} mode only), "
+            f"{self.deleted} deleted, {self.renamed} renamed"
+        )
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Operations that turn a directory holding `base` into one holding `target`.
+
+    links are (path in the reference release, path in the new one): files whose content and
+    mode the reference release already has, under the same or another name (a rename).
+    """
+
+    deletes: tuple[str, ...]
+    rmdirs: tuple[str, ...]
+    mkdirs: tuple[str, ...]
+    links: tuple[tuple[str, str], ...]
+    writes: tuple[str, ...]
+    symlinks: tuple[str, ...]
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure functions: the decisions, testable without a volume or a repository.
+
+
+def tree_dirs(tree: Iterable[str]) -> set[str]:
+    """Every directory that the paths of a tree need (git stores no empty ones)."""
+    dirs: set[str] = set()
+    for path in tree:
+        parent = posixpath.dirname(path)
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+    return dirs
+
+
+def summarize_changes(old: Tree, new: Tree) -> ChangeSummary:
+    """Added, modified, deleted and renamed paths between two trees (renames: same content)."""
+    gone = {p: e for p, e in old.items() if p not in new}
+    came = {p: e for p, e in new.items() if p not in old}
+    gone_content: dict[tuple[int, str], int] = {}
+    for e in gone.values():
+        gone_content[(e.mode, e.sha)] = gone_content.get((e.mode, e.sha), 0) + 1
+    renamed = 0
+    for e in came.values():
+        key = (e.mode, e.sha)
+        if gone_content.get(key, 0) > 0:
+            gone_content[key] -= 1
+            renamed += 1
+    modified = [p for p in new if p in old and old[p] != new[p]]
+    mode_changed = sum(1 for p in modified if old[p].sha == new[p].sha)
+    return ChangeSummary(
+        added=len(came) - renamed,
+        modified=len(modified),
+        deleted=len(gone) - renamed,
+        renamed=renamed,
+        mode_changed=mode_changed,
+    )
+
+
+def plan_build(base: Tree, target: Tree, reference: Tree) -> BuildPlan:
+    """Plan how a directory holding base becomes one holding target.
+
+    Content found in reference (the current release) is hard-linked from there; anything else
+    is written. Entries of base that differ from target are deleted first, never changed in
+    place, because base's files may be shared with other releases.
+    """
+    deletes = sorted(p for p, e in base.items() if target.get(p) != e)
+    base_dirs, target_dirs = tree_dirs(base), tree_dirs(target)
+    rmdirs = sorted(base_dirs - target_dirs, key=lambda d: (-d.count("/"), d))
+    mkdirs = sorted(target_dirs - base_dirs, key=lambda d: (d.count("/"), d))
+    by_content: dict[tuple[int, str], str] = {}
+    for path in sorted(reference):
+        e = reference[path]
+        if not e.is_symlink:
+            by_content.setdefault((e.mode, e.sha), path)
+    links: list[tuple[str, str]] = []
+    writes: list[str] = []
+    symlinks: list[str] = []
+    for path in sorted(target):
+        e = target[path]
+        if base.get(path) == e:
+            continue
+        if e.is_symlink:
+            symlinks.append(path)
+        elif reference.get(path) == e:
+            links.append((path, path))
+        elif (e.mode, e.sha) in by_content:
+            links.append((by_content[(e.mode, e.sha)], path))
+        else:
+            writes.append(path)
+    return BuildPlan(
+        deletes=tuple(deletes),
+        rmdirs=tuple(rmdirs),
+        mkdirs=tuple(mkdirs),
+        links=tuple(links),
+        writes=tuple(writes),
+        symlinks=tuple(symlinks),
+    )
+
+
+def release_path(commit: str) -> str:
+    return f"{RELEASES}/{commit}"
+
+
+# ----------------------------------------------------------------------------------------------
+# The git side (gitpython).
+
+
+class _Repo:
+    """The few reads of a git repository that a sync needs."""
+
+    def __init__(self, repo_path: Path) -> None:
+        import git  # gitpython; imported here so the CLI's --help stays fast
+
+        self._git = git
+        try:
+            self.repo = git.Repo(str(repo_path))
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise InputError(
+                f"code repository {repo_path} is not a git repository: check the checkout path"
+            ) from exc
+        self._trees: dict[str, dict[str, TreeEntry]] = {}
+
+    def resolve(self, rev: str) -> str:
+        """The full commit id of rev; InputError when the repository lacks it."""
+        try:
+            return str(self.repo.commit(rev).hexsha)
+        except Exception as exc:  # gitdb BadName, BadObject, ValueError
+            raise InputError(
+                f"commit {rev!r} is not in repository {self.repo.working_dir}: "
+                "fetch it or check the revision"
+            ) from exc
+
+    def has(self, commit: str) -> bool:
+        try:
+            self.resolve(commit)
+        except InputError:
+            return False
+        return True
+
+    def tree(self, commit: str) -> dict[str, TreeEntry]:
+        """Every non-directory entry at commit (submodules are left out)."""
+        if commit not in self._trees:
+            raw = self.repo.git.ls_tree(
+                "-r", "-l", "-z", "--full-tree", commit, stdout_as_string=False
+            )
+            entries: dict[str, TreeEntry] = {}
+            for record in bytes(raw).split(b"\0"):
+                if not record:
+                    continue
+                meta, _, path_bytes = record.partition(b"\t")
+                mode_text, kind, sha, size_text = meta.split()
+                try:
+                    path = path_bytes.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"file name {path_bytes!r} at {commit[:12]} is not UTF-8: rename it"
+                    ) from exc
+                mode = int(mode_text, 8)
+                if kind != b"blob" or mode == MODE_SUBMODULE:
+                    continue
+                entries[path] = TreeEntry(
+                    mode=mode,
+                    sha=sha.decode(),
+                    size=int(size_text) if size_text != b"-" else 0,
+                )
+            self._trees[commit] = entries
+        return self._trees[commit]
+
+    def submodules(self, commit: str) -> list[str]:
+        raw = self.repo.git.ls_tree("-r", "-z", "--full-tree", commit)
+        return [r.split("\t", 1)[1] for r in raw.split("\0") if r.startswith("160000 ")]
+
+    def blob(self, sha: str) -> bytes:
+        return bytes(self.repo.odb.stream(bytes.fromhex(sha)).read())
+
+    def close(self) -> None:
+        self.repo.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the state on the volume.
+
+
+def deployed_commit(appdir: AppDirectory) -> str | None:
+    """The commit `current` points at, or None before the first deploy."""
+    kind = appdir.kind(CURRENT)
+    if kind is None:
+        return None
+    if kind != "symlink":
+        raise PreconditionError(
+            f"{appdir.describe()}/{CURRENT} is a {kind}, not the link pysteps maintains: "
+            "remove it (pysteps destroy --purge-code) and deploy again"
+        )
+    target = appdir.readlink(CURRENT)
+    head, _, commit = target.rpartition("/")
+    if head != RELEASES or not _COMMIT.match(commit):
+        raise PreconditionError(
+            f"{appdir.describe()}/{CURRENT} points to {target!r}, not to a release: "
+            "remove it and deploy again"
+        )
+    return commit
+
+
+def _read_manifest(appdir: AppDirectory, release: str) -> dict[str, object] | None:
+    try:
+        data = json.loads(appdir.read_bytes(f"{release}/{MANIFEST}"))
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def list_releases(appdir: AppDirectory) -> list[Release]:
+    """Complete releases on the volume, oldest first."""
+    if appdir.kind(RELEASES) != "dir":
+        return []
+    current = deployed_commit(appdir)
+    found: list[Release] = []
+    for name in appdir.listdir(RELEASES):
+        if not _COMMIT.match(name):
+            continue
+        manifest = _read_manifest(appdir, release_path(name))
+        if manifest is None or manifest.get("commit") != name:
+            continue
+        seq, files = manifest.get("seq", 0), manifest.get("files", 0)
+        found.append(
+            Release(
+                commit=name,
+                seq=seq if isinstance(seq, int) else 0,
+                deployed_at=str(manifest.get("deployed_at", "")),
+                files=files if isinstance(files, int) else 0,
+                current=name == current,
+            )
+        )
+    found.sort(key=lambda r: (r.seq, r.deployed_at, r.commit))
+    return found
+
+
+def _find_release(releases: list[Release], commit: str) -> Release:
+    matches = [r for r in releases if r.commit.startswith(commit.lower())] if commit else []
+    if len(matches) != 1:
+        known = ", ".join(r.commit[:12] for r in releases) or "none"
+        what = "is ambiguous" if matches else "is not on the volume"
+        raise InputError(f"release {commit!r} {what}: releases kept are {known}")
+    return matches[0]
+
+
+def switch_release(appdir: AppDirectory, commit: str) -> None:
+    """Point `current` at a kept release (full id or unique prefix), in one step."""
+    release = _find_release(list_releases(appdir), commit)
+    appdir.replace_symlink(release.path, CURRENT)
+
+
+def previous_release(appdir: AppDirectory) -> Release | None:
+    """The newest release deployed before the current one (the usual rollback target)."""
+    releases = list_releases(appdir)
+    current = [r for r in releases if r.current]
+    if not current:
+        return None
+    older = [r for r in releases if r.seq < current[0].seq]
+    return older[-1] if older else None
+
+
+def purge(appdir: AppDirectory) -> None:
+    """Delete the app's whole directory: every release and the pointer."""
+    appdir.purge()
+
+
+# ----------------------------------------------------------------------------------------------
+# The sync.
+
+
+def sync_code(
+    appdir: AppDirectory,
+    repo_path: Path,
+    commit: str,
+    *,
+    keep: int = 5,
+    log: Callable[[str], None] = print,
+    workers: int = 8,
+) -> SyncResult:
+    """Make `current` point at a complete release of commit, writing only what changed.
+
+    keep: releases kept on the volume, the current one included (at least 2, so that the
+    previous release stays for pods still running it and for rollback).
+    """
+    if keep < 2:
+        raise InputError(f"keep={keep}: keep at least 2 releases (the current one and one more)")
+    started = time.monotonic()
+    written0, bytes0 = appdir.files_written, appdir.bytes_written
+    repo = _Repo(repo_path)
+    try:
+        new = repo.resolve(commit)
+        name = appdir.app_path
+        appdir.ensure()
+        appdir.makedirs(RELEASES)
+        previous = deployed_commit(appdir)
+        releases = list_releases(appdir)
+
+        def result(mode: SyncMode, **kw: object) -> SyncResult:
+            return SyncResult(
+                commit=new,
+                previous_commit=previous,
+                mode=mode,
+                files_written=appdir.files_written - written0,
+                bytes_written=appdir.bytes_written - bytes0,
+                seconds=time.monotonic() - started,
+                release=release_path(new),
+                **kw,  # type: ignore[arg-type]
+            )
+
+        if previous == new and any(r.commit == new for r in releases):
+            log(f"code {name}: {new[:12]} already deployed, nothing to do")
+            return result("unchanged", files_deleted=0, files_total=len(repo.tree(new)))
+
+        target = repo.tree(new)
+        _check_tree(repo, new, target, log=log, app=name)
+        prev_tree = repo.tree(previous) if previous and repo.has(previous) else None
+        changes = summarize_changes(prev_tree, target) if prev_tree is not None else None
+
+        kept = [r for r in releases if r.commit == new]
+        if kept:
+            appdir.replace_symlink(kept[0].path, CURRENT)
+            log(f"code {name}: release {new[:12]} is still on the volume: switched back to it")
+            _prune(appdir, keep, log, name)
+            return result(
+                "incremental",
+                files_deleted=changes.deleted if changes else 0,
+                files_total=len(target),
+            )
+
+        _clear_leftovers(appdir, log, name)
+        fallback: str | None = None
+        if previous is None:
+            fallback = "first deploy: no release on the volume yet"
+        elif prev_tree is None:
+            fallback = f"deployed commit {previous[:12]} is not in the repository"
+        elif not any(r.commit == previous for r in releases):
+            fallback = f"release of deployed commit {previous[:12]} is missing on the volume"
+            prev_tree = None
+
+        building = f"{RELEASES}/{BUILDING_PREFIX}{new}-{secrets.token_hex(3)}"
+        base: Tree = {}
+        recycled: Release | None = None
+        if prev_tree is not None:
+            others = [r for r in releases if not r.current]
+            if len(releases) >= keep and others and repo.has(others[0].commit):
+                recycled = others[0]
+                appdir.rename(recycled.path, building)
+                base = repo.tree(recycled.commit)
+        if recycled is None:
+            appdir.mkdir(building)
+        reference: Tree = prev_tree or {}
+        plan = plan_build(base, target, reference)
+
+        if fallback:
+            log(f"code {name}: full copy of {new[:12]} ({fallback})")
+        else:
+            how = (
+                f"recycling release {recycled.commit[:12]}"
+                if recycled
+                else f"new release beside {previous[:12] if previous else '-'}"
+            )
+            assert changes is not None
+            log(
+                f"code {name}: incremental {previous[:12] if previous else '-'}..{new[:12]}: "
+                f"{changes.describe()} ({how})"
+            )
+
+        _execute(appdir, repo, plan, building, release_path(previous or ""), target, workers)
+        seq = max((r.seq for r in releases), default=0) + 1
+        manifest = {
+            "commit": new,
+            "seq": seq,
+            "deployed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "files": len(target),
+            "bytes": sum(e.size for e in target.values()),
+            "previous_commit": previous,
+        }
+        appdir.write_bytes(f"{building}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
+        if appdir.exists(release_path(new)):
+            # An incomplete directory under the final name (no manifest): not a release.
+            appdir.delete(release_path(new), recursive=True)
+        appdir.rename(building, release_path(new))
+        appdir.replace_symlink(release_path(new), CURRENT)
+        res = result(
+            "full" if fallback else "incremental",
+            files_deleted=changes.deleted if changes else 0,
+            fallback_reason=fallback,
+            files_linked=len(plan.links),
+            files_total=len(target),
+        )
+        log(
+            f"code {name}: current -> {new[:12]}: wrote {res.files_written} files "
+            f"({res.bytes_written} bytes), linked {res.files_linked} unchanged, "
+            f"in {res.seconds:.1f}s"
+        )
+        _prune(appdir, keep, log, name)
+        return res
+    finally:
+        repo.close()
+
+
+def _check_tree(
+    repo: _Repo, commit: str, tree: Tree, *, log: Callable[[str], None], app: str
+) -> None:
+    """Refuse a tree that could not be served safely, before anything is written."""
+    if MANIFEST in tree:
+        raise InputError(
+            f"the repository has a file named {MANIFEST} at its top: pysteps keeps each "
+            "release's record under that name; rename the file"
+        )
+    for path, entry in tree.items():
+        if entry.is_symlink:
+            target = repo.blob(entry.sha).decode("utf-8", "surrogateescape")
+            try:
+                resolve_link_target(path, target)
+            except PathEscapeError as exc:
+                raise PathEscapeError(
+                    f"symbolic link {path!r} -> {target!r} at {commit[:12]} leads outside the "
+                    "app's code: make it relative and inside the repository"
+                ) from exc
+    for sub in repo.submodules(commit):
+        log(f"code {app}: submodule {sub} is not copied (submodules are not supported)")
+
+
+def _clear_leftovers(appdir: AppDirectory, log: Callable[[str], None], app: str) -> None:
+    for name in appdir.listdir(RELEASES):
+        if name.startswith(BUILDING_PREFIX):
+            log(f"code {app}: removing {RELEASES}/{name}, left by an interrupted sync")
+            appdir.delete(f"{RELEASES}/{name}", recursive=True)
+
+
+def _execute(
+    appdir: AppDirectory,
+    repo: _Repo,
+    plan: BuildPlan,
+    building: str,
+    reference_dir: str,
+    target: Tree,
+    workers: int,
+) -> None:
+    """Carry out a plan in the building directory."""
+    for path in plan.deletes:
+        appdir.delete(f"{building}/{path}")
+    for path in plan.rmdirs:
+        appdir.delete(f"{building}/{path}")
+    for path in plan.mkdirs:
+        appdir.mkdir(f"{building}/{path}")
+
+    # Links and writes are independent of each other once the directories exist; the volume
+    # serves several at a time. Blobs are read here, in one thread: gitpython's object
+    # reader is not thread-safe.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: set[Future[None]] = set()
+
+        def submit(fn: Callable[..., None], *args: object) -> None:
+            if len(pending) >= _MAX_IN_FLIGHT:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    pending.discard(f)
+                    f.result()
+            pending.add(pool.submit(fn, *args))
+
+        for src, dst in plan.links:
+            submit(appdir.link, f"{reference_dir}/{src}", f"{building}/{dst}")
+        for path in plan.symlinks:
+            link_target = repo.blob(target[path].sha).decode("utf-8", "surrogateescape")
+            submit(appdir.symlink, link_target, f"{building}/{path}")
+        for path in plan.writes:
+            entry = target[path]
+            data = repo.blob(entry.sha)
+            mode = 0o755 if entry.mode == MODE_EXECUTABLE else 0o644
+            submit(appdir.write_bytes, f"{building}/{path}", data, mode)
+        for f in pending:
+            f.result()
+
+
+def _prune(appdir: AppDirectory, keep: int, log: Callable[[str], None], app: str) -> None:
+    """Delete the oldest releases beyond keep; the current one always stays."""
+    releases = list_releases(appdir)
+    others = [r for r in releases if not r.current]
+    excess = len(releases) - keep
+    for release in others[: max(0, excess)]:
+        log(f"code {app}: pruning release {release.commit[:12]} (keeping {keep})")
+        appdir.delete(release.path, recursive=True)

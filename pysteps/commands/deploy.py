@@ -1,0 +1,126 @@
+"""pysteps deploy: observe, plan and apply one release of an app."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pysteps.console import Console, Masker, secrets_from_env
+from pysteps.environment import add_cluster_flags, make_services
+from pysteps.errors import InputError, PreconditionError, PystepsError
+
+_COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
+    p.add_argument("-f", "--file", type=Path, help="app spec (default: <repo>/deploy.yaml)")
+    p.add_argument("--overrides", type=Path, help="JSON map of spec fields (the Jenkins step's)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one field"
+    )
+    p.add_argument("--repo", type=Path, default=Path("."), help="the app's git checkout")
+    p.add_argument("--commit", help="commit to ship (default: the checkout's HEAD)")
+    p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="link to the build")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--no-rollback", action="store_true", help="leave a failed rollout as it is")
+    p.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another deploy of the app to finish (default: do not wait)",
+    )
+    p.add_argument("--output", choices=("text", "json"), default="text", help="plan format")
+    p.add_argument("--result", type=Path, help="write the JSON result here (for Jenkins)")
+    add_cluster_flags(p)
+    return p
+
+
+def resolve_commit(repo: Path, commit: str | None) -> str:
+    """The full commit id to ship: --commit, or the checkout's HEAD."""
+    if commit and not _COMMIT_RE.match(commit):
+        raise InputError(f"--commit {commit!r}: give a hex commit id (7 to 40 characters)")
+    ref = commit or "HEAD"
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        out = None
+    if out is not None and out.returncode == 0:
+        return out.stdout.strip()
+    if commit and len(commit) == 40:
+        return commit  # shipping a known commit without its checkout (e.g. code mode rollback)
+    raise InputError(
+        f"--repo {repo}: cannot resolve {ref} to a commit; run inside the app's git checkout "
+        "or pass --repo and --commit"
+    )
+
+
+def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> int:
+    args = build_parser("pysteps create" if must_be_new else "pysteps deploy").parse_args(argv)
+    console = Console(verbose=verbose or args.verbose)
+    from pysteps.deploy import DeployEngine, DeployOptions, DeployResult
+    from pysteps.manifests import Release
+    from pysteps.spec import load_spec
+
+    spec_file = args.file or (args.repo / "deploy.yaml")
+    result: DeployResult | None = None
+    error: PystepsError | None = None
+    try:
+        spec = load_spec(spec_file, args.overrides, args.set)
+        release = Release(resolve_commit(args.repo, args.commit), args.build_url)
+        engine = DeployEngine(make_services(args, console), console)
+        if must_be_new and engine.workloads.observe(spec.namespace, spec.name) is not None:
+            raise PreconditionError(
+                f"{spec.namespace}/{spec.name} exists already; use pysteps deploy to update it"
+            )
+        options = DeployOptions(
+            repo=args.repo,
+            dry_run=args.dry_run,
+            rollback=not args.no_rollback,
+            lock_wait=args.lock_wait,
+        )
+        try:
+            result = engine.deploy(spec, release, options)
+        finally:
+            result = result or _partial_result(engine)
+    except PystepsError as exc:
+        error = exc
+    finally:
+        if args.result:
+            write_result(args.result, result, error)
+    if error is not None:
+        raise error
+    assert result is not None
+    if args.output == "json":
+        print(json.dumps(Masker(secrets_from_env()).deep(result.to_dict()), indent=2))
+    return 0
+
+
+def _partial_result(engine: Any) -> Any:
+    return getattr(engine, "last_result", None)
+
+
+def write_result(path: Path, result: Any, error: PystepsError | None) -> None:
+    """The JSON the Jenkins step reads back; written on success and on failure alike."""
+    data: dict[str, Any] = result.to_dict() if result is not None else {"ok": False}
+    if error is not None:
+        data["ok"] = False
+        data["error"] = str(error)
+        data["exit_code"] = error.exit_code
+    data = Masker(secrets_from_env()).deep(data)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    print(f"result written to {path}", file=sys.stderr)

@@ -1,0 +1,38 @@
+"""pysteps rollback: put an app's previous revision (or --to-revision N) back, in one step."""
+
+from __future__ import annotations
+
+import argparse
+
+from pysteps.console import Console
+from pysteps.environment import add_cluster_flags, make_services
+from pysteps.errors import RolloutFailed, RolloutTimeout
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pysteps rollback", description=__doc__)
+    p.add_argument("name", help="the app's name")
+    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("--to-revision", type=int, help="the revision to return to")
+    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the rollout")
+    add_cluster_flags(p)
+    return p
+
+
+def run(argv: list[str], verbose: bool = False) -> int:
+    args = build_parser().parse_args(argv)
+    from pysteps.teardown import rollback_app
+
+    console = Console(verbose=verbose or args.verbose)
+    services = make_services(args, console)
+    console.heading(f"Rolling back {args.namespace}/{args.name}")
+    outcome = rollback_app(
+        services, console, args.namespace, args.name, args.to_revision, args.timeout
+    )
+    if not outcome.ok:
+        for line in outcome.report.lines():
+            console(f"  {line}")
+        cls = RolloutTimeout if outcome.timed_out else RolloutFailed
+        raise cls(f"{args.namespace}/{args.name}: rollback did not finish: {outcome.message}")
+    console(f"rolled back: {outcome.message}")
+    return 0

@@ -1,0 +1,198 @@
+"""The whole deploy flow on in-memory fakes of our client interfaces."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from pysteps.clients.mail import MemoryNotifier
+from pysteps.clients.routes import MemoryRouteRegistry
+from pysteps.console import Console
+from pysteps.deploy import DeployEngine, DeployOptions, Services
+from pysteps.errors import PreconditionError, RolloutFailed
+from pysteps.lock import DeployLock
+from pysteps.manifests import Release
+from pysteps.spec import build_spec
+from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+
+C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
+REPO = "127.0.0.1:25000/team/hello"
+
+
+class World:
+    def __init__(self) -> None:
+        self.kube = FakeKube()
+        self.routes = MemoryRouteRegistry()
+        self.mail = MemoryNotifier()
+        self.images = FakeImages()
+        self.code = FakeCode()
+        self.out = io.StringIO()
+        self.console = Console(stream=self.out, secrets=["s3cret-pass"])
+        self.services = Services(
+            self.kube, self.routes, self.mail, lambda: self.images, lambda: self.code
+        )
+
+    def deploy(self, commit: str, dry_run: bool = False, rollback: bool = True, **fields):
+        spec = build_spec(
+            {
+                "name": "hello",
+                "namespace": "team-a",
+                "image": REPO,
+                "mail": {"to": ["oncall@example.com"]},
+                **fields,
+            }
+        )
+        engine = DeployEngine(self.services, self.console)
+        options = DeployOptions(dry_run=dry_run, rollback=rollback, poll=0)
+        return engine.deploy(spec, Release(commit, "https://ci.example.com/job/1/"), options)
+
+    def deployment(self):
+        return self.kube.get("Deployment", "team-a", "hello")
+
+    def writes(self):
+        return [r for r in self.kube.requests if r[0] in ("create", "replace", "patch", "delete")]
+
+
+@pytest.fixture
+def world():
+    return World()
+
+
+def test_first_deploy_creates_everything_and_registers_route(world):
+    result = world.deploy(C1)
+    assert result.ok and result.exit_code == 0
+    dep = world.deployment()
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"].startswith(REPO + "@sha256:")
+    assert dep["metadata"]["annotations"]["kubernetes.io/change-cause"].startswith(
+        "pysteps deploy 111111111111"
+    )
+    route = world.routes.get("team-a", "hello")
+    assert route.domains == ("hello.ctest.example.com",)
+    assert route.upstreams == ("127.0.0.11:30080",)
+    assert result.urls == ["http://hello.ctest.example.com/"]
+    assert [m.subject for m in world.mail.sent] == ["[pysteps] ok: team-a/hello at 111111111111"]
+    # the lock is released
+    assert world.kube.get("Lease", "team-a", "pysteps-deploy-hello") is None
+
+
+def test_second_deploy_with_nothing_new_changes_nothing(world):
+    world.deploy(C1)
+    world.kube.requests.clear()
+    world.mail.sent.clear()
+    result = world.deploy(C1)
+    assert result.ok and result.plan == []
+    # only the lock lease is written; no workload, service or route change, no mail
+    assert {kind for _verb, kind in world.writes()} == {"Lease"}
+    assert world.mail.sent == []
+    assert world.images.builds == 1
+
+
+def test_dry_run_changes_nothing(world):
+    result = world.deploy(C1, dry_run=True)
+    assert [a["type"] for a in result.plan][:2] == ["BuildImage", "CreateWorkload"]
+    assert world.writes() == []
+    assert world.images.builds == 0
+    assert world.mail.sent == []
+
+
+def test_new_commit_rolls_out_a_new_revision(world):
+    world.deploy(C1)
+    result = world.deploy(C2)
+    assert result.ok
+    assert [a["type"] for a in result.plan] == [
+        "BuildImage",
+        "RollingUpdate",
+        "RegisterRoute",
+        "Notify",
+    ]
+    ann = world.deployment()["metadata"]["annotations"]
+    assert ann["deployment.kubernetes.io/revision"] == "2"
+    assert ann["pysteps.io/commit"] == C2
+
+
+def test_never_ready_rollout_fails_and_rolls_back(world):
+    world.deploy(C1)
+    good_image = world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+    with pytest.raises(RolloutFailed, match=r"progress deadline exceeded.*rolled back"):
+        world.deploy(C2, image="127.0.0.1:25000/team/never-ready")
+    dep = world.deployment()
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == good_image
+    assert dep["metadata"]["annotations"]["pysteps.io/commit"] == C1
+    mail = world.mail.sent[-1]
+    assert mail.subject.startswith("[pysteps] FAILED: team-a/hello")
+    assert "rollback: the previous revision was restored" in mail.body
+    assert "not reached:" in mail.body and "register route" in mail.body
+
+
+def test_crashing_pods_fail_fast_with_reasons_and_logs(world):
+    world.deploy(C1)
+    with pytest.raises(RolloutFailed, match="CrashLoopBackOff") as err:
+        world.deploy(C2, image="127.0.0.1:25000/team/crash")
+    assert err.value.exit_code == 1
+    out = world.out.getvalue()
+    assert "CrashLoopBackOff (restarts 3)" in out
+    assert "panic: boom" in out
+
+
+def test_no_rollback_leaves_the_failed_revision(world):
+    world.deploy(C1)
+    with pytest.raises(RolloutFailed):
+        world.deploy(C2, image="127.0.0.1:25000/team/crash", rollback=False)
+    assert "crash" in world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_replication_controller_rolls_client_side_and_restores_on_failure(world):
+    world.deploy(C1, kind="ReplicationController", replicas=2)
+    rcs = world.kube.list("ReplicationController", "team-a")
+    assert [(r["metadata"]["name"], r["spec"]["replicas"]) for r in rcs] == [("hello-r1", 2)]
+    world.deploy(C2, kind="ReplicationController", replicas=2)
+    rcs = {
+        r["metadata"]["name"]: r["spec"]["replicas"]
+        for r in world.kube.list("ReplicationController", "team-a")
+    }
+    assert rcs == {"hello-r1": 0, "hello-r2": 2}
+    with pytest.raises(RolloutFailed):
+        world.deploy(
+            C3, kind="ReplicationController", replicas=2, image="127.0.0.1:25000/team/crash"
+        )
+    rcs = {
+        r["metadata"]["name"]: r["spec"]["replicas"]
+        for r in world.kube.list("ReplicationController", "team-a")
+    }
+    assert rcs == {"hello-r1": 0, "hello-r2": 2}
+
+
+def test_code_mode_syncs_then_restarts_and_switches_back_on_failure(world):
+    code = {"mode": "code", "runtime_image": "127.0.0.1:25000/runtime/busybox:1"}
+    first = world.deploy(C1, **code)
+    assert [a["type"] for a in first.plan][:2] == ["SyncCode", "CreateWorkload"]
+    second = world.deploy(C2, **code)
+    assert [a["type"] for a in second.plan][:2] == ["SyncCode", "RestartPods"]
+    tmpl = world.deployment()["spec"]["template"]
+    assert tmpl["metadata"]["annotations"]["pysteps.io/code-commit"] == C2
+    assert tmpl["spec"]["volumes"][0]["hostPath"]["path"] == "/mnt/gv-test/hello"
+    assert world.code.deployed_commit("hello") == C2
+    # a code change whose pods crash: the code goes back with the workload
+    with pytest.raises(RolloutFailed):
+        world.deploy(C3, **{**code, "runtime_image": "127.0.0.1:25000/runtime/crash:1"})
+    assert world.code.deployed_commit("hello") == C2
+
+
+def test_lock_held_by_another_deploy_is_named_and_nothing_changes(world):
+    other = DeployLock(
+        world.kube, "team-a", "hello", identity="https://ci.example.com/job/other/7/"
+    )
+    assert other.try_acquire() is None
+    world.kube.requests.clear()
+    with pytest.raises(PreconditionError, match="job/other/7"):
+        world.deploy(C1)
+    assert {kind for _verb, kind in world.writes()} <= {"Lease"}
+    assert world.deployment() is None
+
+
+def test_secrets_never_reach_the_output(world):
+    world.deploy(C1, env={"DB_PASSWORD": "s3cret-pass"})
+    world.console("connecting with s3cret-pass")
+    assert "s3cret-pass" not in world.out.getvalue()
+    assert "********" in world.out.getvalue()
