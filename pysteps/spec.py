@@ -49,9 +49,14 @@ class ResourceList(_Model):
     cpu: str
     memory: str
 
-    @field_validator("cpu", "memory")
+    @field_validator("cpu", "memory", mode="before")
     @classmethod
-    def _quantity(cls, v: str) -> str:
+    def _quantity(cls, v: Any) -> str:
+        # YAML reads `cpu: 1` as a number; Kubernetes quantities are strings.
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)
+        if not isinstance(v, str):
+            raise ValueError("must be a Kubernetes quantity such as 500m or 2000Mi")
         return _check_quantity(v)
 
 
@@ -279,7 +284,7 @@ def parse_set(assignments: Sequence[str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for item in assignments:
         key, sep, raw = item.partition("=")
-        if not sep or not key or not re.match(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$", key):
+        if not sep or not re.match(r"^[a-z_][a-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", key):
             raise InputError(f"--set {item!r}: write it as key=value, e.g. --set replicas=3")
         try:
             value = yaml.safe_load(raw) if raw else ""

@@ -1,0 +1,64 @@
+"""The command line: instant help, exit codes from one table, one-line errors, no prompts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pysteps.cli import main
+
+
+def test_help_exits_zero_and_names_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "pysteps", "--help"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0
+    for command in ("deploy", "list", "status", "rollback", "destroy", "create"):
+        assert command in out.stdout
+
+
+def test_help_imports_no_heavy_modules():
+    code = "import sys, pysteps.cli as c; c.build_parser(); print(sorted(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = out.stdout
+    for heavy in ("pydantic", "pykube", "requests", "docker", "yaml"):
+        assert f"'{heavy}'" not in loaded, heavy
+
+
+def test_bad_spec_exits_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "deploy.yaml").write_text("name: Not_Valid\nimage: r/a\n")
+    code = main(["deploy", "--repo", str(tmp_path), "--commit", "a" * 40, "--dry-run"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [err[0]] and "spec field 'name'" in err[0]
+
+
+def test_bad_input_writes_a_result_for_jenkins(tmp_path):
+    (tmp_path / "deploy.yaml").write_text("name: a\n")
+    result = tmp_path / "result.json"
+    code = main(["deploy", "--repo", str(tmp_path), "--commit", "a" * 40, "--result", str(result)])
+    data = json.loads(result.read_text())
+    assert code == 2
+    assert data["ok"] is False and data["exit_code"] == 2
+    assert "image" in data["error"]
+
+
+def test_destroy_without_terminal_refuses_instead_of_prompting(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", open("/dev/null"))  # noqa: SIM115
+    assert main(["destroy", "hello", "-n", "team-a"]) == 2
+    assert "pass --yes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["../x", "Hello", "a;rm"])
+def test_destroy_validates_names(bad, capsys):
+    assert main(["destroy", bad, "--yes"]) == 2
+    assert "DNS-1123" in capsys.readouterr().err
+
+
+def test_commit_must_be_hex(tmp_path, capsys):
+    (tmp_path / "deploy.yaml").write_text("name: a\nimage: r/a\n")
+    assert main(["deploy", "--repo", str(tmp_path), "--commit", "$(reboot)", "--dry-run"]) == 2
+    assert "--commit" in capsys.readouterr().err
