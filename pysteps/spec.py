@@ -119,7 +119,7 @@ class CodeSpec(_Model):
     volume: str | None = None
     path: str | None = None
     restart: Literal["rolling", "none"] = "rolling"
-    keep: Annotated[int, Field(ge=1, le=100)] = 5
+    keep: Annotated[int, Field(ge=2, le=100)] = 5
     mount: Literal["hostPath", "pvc"] = "hostPath"
     host_mount_root: str = "/mnt"
     claim_name: str | None = None

@@ -1,0 +1,49 @@
+"""Code mode's store: app directories on a GlusterFS volume, synced from git (pysteps.codesync).
+
+The deploy engine sees only this small interface (pysteps.deploy.CodeService).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pysteps import codesync
+from pysteps.clients.storage import GlusterStorage
+
+
+class GlusterCodeStore:
+    """CodeService over one GlusterFS volume; mounted lazily, once per process."""
+
+    def __init__(self, storage: GlusterStorage, log: Callable[[str], None] = print) -> None:
+        self.storage = storage
+        self.volume = storage.volume
+        self.log = log
+
+    @classmethod
+    def from_env(cls, log: Callable[[str], None] = print) -> GlusterCodeStore:
+        return cls(GlusterStorage.from_env(), log)
+
+    def deployed_commit(self, path: str) -> str | None:
+        return codesync.deployed_commit(self.storage.app_dir(path))
+
+    def sync(self, path: str, repo: Path, commit: str, keep: int) -> codesync.SyncResult:
+        return codesync.sync_code(self.storage.app_dir(path), repo, commit, keep=keep, log=self.log)
+
+    def switch(self, path: str, commit: str) -> None:
+        codesync.switch_release(self.storage.app_dir(path), commit)
+
+    def releases(self, path: str) -> list[str]:
+        """Release commits, oldest first."""
+        found = codesync.list_releases(self.storage.app_dir(path))
+        return [r.commit for r in sorted(found, key=lambda r: r.seq)]
+
+    def purge(self, path: str) -> bool:
+        appdir = self.storage.app_dir(path)
+        if not appdir.exists(""):
+            return False
+        codesync.purge(appdir)
+        return True
+
+    def close(self) -> None:
+        self.storage.close()
