@@ -194,7 +194,10 @@ def plan_deploy(
         actions.append(CreateWorkload(spec.kind, spec.name, image, spec.replicas))
     else:
         wanted = desired_template_hash(spec, image, release.commit, code_volume) if image else None
-        if wanted is None or wanted != wl.spec_hash:
+        # The recorded hash says what pysteps last applied; the live image and replica count
+        # catch changes made by hand since (kubectl set image, kubectl scale).
+        drifted = (image is not None and wl.image != image) or wl.replicas != spec.replicas
+        if wanted is None or wanted != wl.spec_hash or drifted:
             reasons: list[str] = []
             if spec.mode == "image" and (image is None or wl.image != image):
                 reasons.append(f"image {_short_image(wl.image)} -> {_short_image(image)}")

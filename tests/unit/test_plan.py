@@ -206,3 +206,26 @@ def test_plan_json_names_every_action():
         "RegisterRoute",
     ]
     assert data["actions"][0]["tag"] == COMMIT
+
+
+def test_changes_made_by_hand_are_undone():
+    spec = make_spec("image", "Deployment")
+    observed = live(spec, changed=False)
+    wl = observed.workload
+    by_hand = Observed(
+        workload=type(wl)(**{**wl.__dict__, "image": f"{REPO}@sha256:{'d' * 64}"}),
+        service=observed.service,
+        image_digest=DIGEST,
+        route=observed.route,
+        route_known=True,
+    )
+    plan = plan_deploy(spec, Release(COMMIT), by_hand)
+    assert types(plan) == [RollingUpdate, RegisterRoute]
+    scaled = Observed(
+        workload=type(wl)(**{**wl.__dict__, "replicas": 5}),
+        service=observed.service,
+        image_digest=DIGEST,
+        route=observed.route,
+        route_known=True,
+    )
+    assert plan_deploy(spec, Release(COMMIT), scaled).actions[0].reasons == ("replicas 5 -> 1",)
