@@ -8,14 +8,12 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from benchlib import REPO, best_of, run, testbed_env
+from benchlib import best_of, run, testbed_env
 
-sys.path.insert(0, str(REPO))
-
-from pysteps import manifests  # noqa: E402
-from pysteps.clients.kube import KubeClient  # noqa: E402
-from pysteps.manifests import Release  # noqa: E402
-from pysteps.spec import build_spec  # noqa: E402
+from pysteps import manifests
+from pysteps.clients.kube import KubeClient
+from pysteps.manifests import Release
+from pysteps.spec import build_spec
 
 APPS = 500
 

@@ -328,7 +328,7 @@ def test_concurrent_deploys_of_one_app_do_not_interleave(bed, tmp_path):
     assert "job/other/7" in out.stderr
     holder.release()
 
-    # Two deploys of the same commit at once: one rolls out, the other waits, then has nothing to do.
+    # Two deploys of one commit at once: one rolls out, the other waits, then has nothing to do.
     results: list = []
 
     def run() -> None:
