@@ -34,6 +34,7 @@ in_order() {  # the selected services in the test bed's order (or reversed with 
 
 write_env() {
   local s out="$TESTBED_DIR/env"
+  umask 077  # the env files hold credentials
   for s in "${TESTBED_SERVICES[@]}"; do
     "${s}_env" >"$TESTBED_DIR/env.d/$s.env"
   done
