@@ -46,11 +46,11 @@ tb_apt() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ -z "${_TB_APT_UPDATED:-}" ]; then
     tb_log "apt-get update"
-    apt-get update -qq >/dev/null || tb_die "apt-get update failed"
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null || tb_die "apt-get update failed"
     _TB_APT_UPDATED=1
   fi
   tb_log "apt-get install ${missing[*]}"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || tb_die "apt-get install ${missing[*]} failed"
 }
 
@@ -63,7 +63,9 @@ tb_running() {
   pf=$(tb_pidfile "$1")
   [ -f "$pf" ] || return 1
   pid=$(cat "$pf")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  # A process killed a moment ago can linger as a zombie that kill -0 still finds.
+  case "$(ps -o stat= -p "$pid" 2>/dev/null)" in Z*|"") return 1 ;; esac
 }
 
 # tb_daemon NAME CMD...: start CMD in its own session, log to NAME's log, pid to NAME's pid file.
