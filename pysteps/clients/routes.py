@@ -7,15 +7,21 @@ JSON with the app's domains and upstreams (node IP:NodePort); confd renders ngin
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pysteps.errors import ServiceError
+from pysteps.errors import InputError, ServiceError
 
 ROUTE_PREFIX = "/devnginx"
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,24 @@ class Route:
     @property
     def key(self) -> str:
         return f"{ROUTE_PREFIX}/{self.namespace}/{self.name}"
+
+    def validate(self) -> None:
+        """Refuse anything nginx must never see: the edge's config is rendered from these values."""
+        for field_name, value in (("namespace", self.namespace), ("name", self.name)):
+            if not _LABEL.match(value):
+                raise InputError(f"route {field_name} {value!r}: must be a DNS-1123 label")
+        for domain in self.domains:
+            if not _DOMAIN.match(domain):
+                raise InputError(f"route domain {domain!r}: must be a lowercase host name")
+        for upstream in self.upstreams:
+            host, _, port = upstream.rpartition(":")
+            try:
+                ipaddress.IPv4Address(host)
+                ok = port.isdigit() and 0 < int(port) < 65536
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InputError(f"route upstream {upstream!r}: must be an IPv4 address and port")
 
     def to_json(self) -> str:
         return json.dumps(
@@ -148,6 +172,7 @@ class EtcdRouteRegistry:
         return None
 
     def register(self, route: Route) -> None:
+        route.validate()
         self._call("kv/put", {"key": self._b64(route.key), "value": self._b64(route.to_json())})
 
     def unregister(self, namespace: str, name: str) -> bool:

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_mail_sent_over_smtp_is_found_in_store(testbed):
-    host, port, store = require(testbed, "PYSTEPS_SMTP_HOST", "PYSTEPS_SMTP_PORT", "TESTBED_SMTP_STORE")
+    host, port, store = require(
+        testbed, "PYSTEPS_SMTP_HOST", "PYSTEPS_SMTP_PORT", "TESTBED_SMTP_STORE"
+    )
     marker = uuid.uuid4().hex
     with smtplib.SMTP(host, int(port), timeout=10) as smtp:
         smtp.sendmail(

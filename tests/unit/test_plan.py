@@ -229,3 +229,24 @@ def test_changes_made_by_hand_are_undone():
         route_known=True,
     )
     assert plan_deploy(spec, Release(COMMIT), scaled).actions[0].reasons == ("replicas 5 -> 1",)
+
+
+@pytest.mark.parametrize(
+    ("domains", "upstreams", "message"),
+    [
+        (("ok.example.com",), ("127.0.0.11:30080",), None),
+        (("bad;host.com",), ("127.0.0.11:30080",), "route domain"),
+        (("ok.example.com",), ("node-1:30080",), "route upstream"),
+        (("ok.example.com",), ("127.0.0.11:0",), "route upstream"),
+    ],
+)
+def test_routes_are_validated_before_they_reach_nginx(domains, upstreams, message):
+    from pysteps.clients.routes import Route
+    from pysteps.errors import InputError
+
+    route = Route("team-a", "hello", domains, upstreams)
+    if message is None:
+        route.validate()
+    else:
+        with pytest.raises(InputError, match=message):
+            route.validate()
