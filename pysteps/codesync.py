@@ -5,13 +5,17 @@ Layout of an app directory (pods mount it at ``/apps``, so the code is at ``/app
     current -> releases/<commit>        relative link; replaced in one rename to switch
     releases/<commit>/...               one complete tree per release, never changed in place
     releases/<commit>/.pysteps-release.json   commit, time, file count, sequence number
+    releases/<commit>.retired           when that release stopped being current
+    releases/<commit>.pointer           the `current` link that pointed at it (hard link)
     releases/.building-<commit>-<x>/    a release being built; nothing points at it
 
 Updates write only what changed. A new release is built beside the current one from hard
 links to the current release's unchanged files (no data written) plus the changed files.
 Once the app has ``keep`` releases, the oldest one (which pruning would delete anyway) is
 recycled instead: renamed to the building name and brought to the new commit, so an update
-costs operations in proportion to the changes, not to the size of the tree. Files are never
+costs operations in proportion to the changes, not to the size of the tree. A release is
+recycled or deleted only once it has been retired (not current) for a grace period: readers'
+caches and pods not yet restarted may still use it for a while. Files are never
 changed in place (a changed file is a new file), so releases that share a file by a hard link
 never see each other's changes.
 
@@ -21,6 +25,7 @@ import path at /apps/current) sees one complete release, whatever deploys run me
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import re
@@ -40,6 +45,8 @@ CURRENT = "current"
 RELEASES = "releases"
 MANIFEST = ".pysteps-release.json"
 BUILDING_PREFIX = ".building-"
+RETIRED_SUFFIX = ".retired"
+POINTER_SUFFIX = ".pointer"
 
 MODE_FILE = 0o100644
 MODE_EXECUTABLE = 0o100755
@@ -58,7 +65,6 @@ class TreeEntry:
 
     mode: int
     sha: str
-    size: int
 
     @property
     def is_symlink(self) -> bool:
@@ -70,7 +76,12 @@ Tree = Mapping[str, TreeEntry]
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one sync did; bytes_written counts file data (and link targets) sent to the volume."""
+    """What one sync did.
+
+    files_written: files and symbolic links of the tree created with their content (hard links
+    not counted: files_linked). bytes_written: every byte sent to the volume as file data or
+    link target, the release manifest and the `current` link included.
+    """
 
     commit: str
     previous_commit: str | None
@@ -94,6 +105,7 @@ class Release:
     deployed_at: str
     files: int
     current: bool
+    retired_at: str | None = None
 
     @property
     def path(self) -> str:
@@ -217,6 +229,16 @@ def release_path(commit: str) -> str:
     return f"{RELEASES}/{commit}"
 
 
+def _old_pointer(commit: str) -> str:
+    return f"{RELEASES}/{commit}{POINTER_SUFFIX}"
+
+
+def _retired_marker(commit: str) -> str:
+    # Beside the release, not in it: nothing inside a release changes once it is complete
+    # (a reader listing it must never meet a temporary file).
+    return f"{RELEASES}/{commit}{RETIRED_SUFFIX}"
+
+
 # ----------------------------------------------------------------------------------------------
 # The git side (gitpython).
 
@@ -235,12 +257,14 @@ class _Repo:
                 f"code repository {repo_path} is not a git repository: check the checkout path"
             ) from exc
         self._trees: dict[str, dict[str, TreeEntry]] = {}
+        self._submodules: dict[str, list[str]] = {}
 
     def resolve(self, rev: str) -> str:
         """The full commit id of rev; InputError when the repository lacks it."""
         try:
-            return str(self.repo.commit(rev).hexsha)
-        except Exception as exc:  # gitdb BadName, BadObject, ValueError
+            # rev-parse --verify checks that the object exists (repo.commit() does not).
+            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
+        except self._git.GitCommandError as exc:
             raise InputError(
                 f"commit {rev!r} is not in repository {self.repo.working_dir}: "
                 "fetch it or check the revision"
@@ -256,15 +280,16 @@ class _Repo:
     def tree(self, commit: str) -> dict[str, TreeEntry]:
         """Every non-directory entry at commit (submodules are left out)."""
         if commit not in self._trees:
-            raw = self.repo.git.ls_tree(
-                "-r", "-l", "-z", "--full-tree", commit, stdout_as_string=False
-            )
+            # No -l: sizes would make git open every blob's header, which costs more than
+            # the rest of an incremental update.
+            raw = self.repo.git.ls_tree("-r", "-z", "--full-tree", commit, stdout_as_string=False)
             entries: dict[str, TreeEntry] = {}
+            submodules: list[str] = []
             for record in bytes(raw).split(b"\0"):
                 if not record:
                     continue
                 meta, _, path_bytes = record.partition(b"\t")
-                mode_text, kind, sha, size_text = meta.split()
+                mode_text, kind, sha = meta.split()
                 try:
                     path = path_bytes.decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -272,19 +297,18 @@ class _Repo:
                         f"file name {path_bytes!r} at {commit[:12]} is not UTF-8: rename it"
                     ) from exc
                 mode = int(mode_text, 8)
+                if mode == MODE_SUBMODULE:
+                    submodules.append(path)
                 if kind != b"blob" or mode == MODE_SUBMODULE:
                     continue
-                entries[path] = TreeEntry(
-                    mode=mode,
-                    sha=sha.decode(),
-                    size=int(size_text) if size_text != b"-" else 0,
-                )
+                entries[path] = TreeEntry(mode=mode, sha=sha.decode())
             self._trees[commit] = entries
+            self._submodules[commit] = submodules
         return self._trees[commit]
 
     def submodules(self, commit: str) -> list[str]:
-        raw = self.repo.git.ls_tree("-r", "-z", "--full-tree", commit)
-        return [r.split("\t", 1)[1] for r in raw.split("\0") if r.startswith("160000 ")]
+        self.tree(commit)
+        return self._submodules[commit]
 
     def blob(self, sha: str) -> bytes:
         return bytes(self.repo.odb.stream(bytes.fromhex(sha)).read())
@@ -338,6 +362,12 @@ def list_releases(appdir: AppDirectory) -> list[Release]:
         if manifest is None or manifest.get("commit") != name:
             continue
         seq, files = manifest.get("seq", 0), manifest.get("files", 0)
+        retired_at = None
+        if name != current:
+            try:
+                retired_at = appdir.read_bytes(_retired_marker(name)).decode().strip()
+            except FileNotFoundError:
+                retired_at = None
         found.append(
             Release(
                 commit=name,
@@ -345,9 +375,15 @@ def list_releases(appdir: AppDirectory) -> list[Release]:
                 deployed_at=str(manifest.get("deployed_at", "")),
                 files=files if isinstance(files, int) else 0,
                 current=name == current,
+                retired_at=retired_at or None,
             )
         )
     found.sort(key=lambda r: (r.seq, r.deployed_at, r.commit))
+    # A release without a retired mark (its stamp was lost, or an older pysteps made it)
+    # stopped being current at the latest when the next one was deployed.
+    for i, r in enumerate(found[:-1]):
+        if not r.current and r.retired_at is None:
+            found[i] = dataclasses.replace(r, retired_at=found[i + 1].deployed_at or None)
     return found
 
 
@@ -362,8 +398,52 @@ def _find_release(releases: list[Release], commit: str) -> Release:
 
 def switch_release(appdir: AppDirectory, commit: str) -> None:
     """Point `current` at a kept release (full id or unique prefix), in one step."""
-    release = _find_release(list_releases(appdir), commit)
-    appdir.replace_symlink(release.path, CURRENT)
+    releases = list_releases(appdir)
+    release = _find_release(releases, commit)
+    _switch(appdir, releases, release.path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _age_seconds(stamp: str | None) -> float | None:
+    """Seconds since an ISO time stamp; None when missing or unreadable."""
+    if not stamp:
+        return None
+    try:
+        then = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - then).total_seconds()
+
+
+def _switch(appdir: AppDirectory, releases: list[Release], target: str) -> None:
+    """Point `current` at target; the release it leaves is stamped retired first.
+
+    The stamp comes first: if the switch then fails, the old release is still current and
+    no recycling touches a current release. A retired release is recycled or deleted only
+    after the grace period, because readers' caches (1 s in GlusterFS and FUSE by default)
+    and pods not yet restarted may still use it.
+    """
+    for r in releases:
+        if r.current and r.path != target:
+            appdir.write_bytes(_retired_marker(r.commit), _now().encode())
+            # Keep the old link's file alive under a second name: a reader whose cache still
+            # holds the old `current` then reads the old (intact) release instead of getting
+            # ENOENT for a link that no longer exists (seen with gfapi and FUSE clients).
+            pointer = _old_pointer(r.commit)
+            if appdir.exists(pointer):
+                appdir.delete(pointer)
+            appdir.link(CURRENT, pointer)
+    appdir.replace_symlink(target, CURRENT)
+
+
+def _retired_long_enough(release: Release, grace_seconds: float) -> bool:
+    age = _age_seconds(release.retired_at)
+    return not release.current and age is not None and age >= grace_seconds
 
 
 def previous_release(appdir: AppDirectory) -> Release | None:
@@ -393,16 +473,20 @@ def sync_code(
     keep: int = 5,
     log: Callable[[str], None] = print,
     workers: int = 8,
+    grace_seconds: float = 300.0,
 ) -> SyncResult:
     """Make `current` point at a complete release of commit, writing only what changed.
 
     keep: releases kept on the volume, the current one included (at least 2, so that the
     previous release stays for pods still running it and for rollback).
+    grace_seconds: a release that stopped being current less than this long ago is neither
+    recycled nor deleted (readers may still see it through caches or not yet restarted pods);
+    releases beyond keep then wait for a later sync.
     """
     if keep < 2:
         raise InputError(f"keep={keep}: keep at least 2 releases (the current one and one more)")
     started = time.monotonic()
-    written0, bytes0 = appdir.files_written, appdir.bytes_written
+    bytes0 = appdir.bytes_written
     repo = _Repo(repo_path)
     try:
         new = repo.resolve(commit)
@@ -412,21 +496,34 @@ def sync_code(
         previous = deployed_commit(appdir)
         releases = list_releases(appdir)
 
-        def result(mode: SyncMode, **kw: object) -> SyncResult:
+        def result(
+            mode: SyncMode,
+            *,
+            files_written: int,
+            files_deleted: int,
+            files_total: int,
+            files_linked: int = 0,
+            fallback_reason: str | None = None,
+        ) -> SyncResult:
             return SyncResult(
                 commit=new,
                 previous_commit=previous,
                 mode=mode,
-                files_written=appdir.files_written - written0,
+                files_written=files_written,
                 bytes_written=appdir.bytes_written - bytes0,
+                files_deleted=files_deleted,
                 seconds=time.monotonic() - started,
+                fallback_reason=fallback_reason,
+                files_linked=files_linked,
+                files_total=files_total,
                 release=release_path(new),
-                **kw,  # type: ignore[arg-type]
             )
 
         if previous == new and any(r.commit == new for r in releases):
             log(f"code {name}: {new[:12]} already deployed, nothing to do")
-            return result("unchanged", files_deleted=0, files_total=len(repo.tree(new)))
+            return result(
+                "unchanged", files_written=0, files_deleted=0, files_total=len(repo.tree(new))
+            )
 
         target = repo.tree(new)
         _check_tree(repo, new, target, log=log, app=name)
@@ -435,11 +532,12 @@ def sync_code(
 
         kept = [r for r in releases if r.commit == new]
         if kept:
-            appdir.replace_symlink(kept[0].path, CURRENT)
+            _switch(appdir, releases, kept[0].path)
             log(f"code {name}: release {new[:12]} is still on the volume: switched back to it")
-            _prune(appdir, keep, log, name)
+            _prune(appdir, keep, grace_seconds, log, name)
             return result(
                 "incremental",
+                files_written=0,
                 files_deleted=changes.deleted if changes else 0,
                 files_total=len(target),
             )
@@ -460,8 +558,16 @@ def sync_code(
         if prev_tree is not None:
             others = [r for r in releases if not r.current]
             if len(releases) >= keep and others and repo.has(others[0].commit):
-                recycled = others[0]
+                if _retired_long_enough(others[0], grace_seconds):
+                    recycled = others[0]
+                else:
+                    log(
+                        f"code {name}: oldest release {others[0].commit[:12]} retired less than "
+                        f"{grace_seconds:.0f}s ago: building a new release instead of recycling"
+                    )
+            if recycled is not None:
                 appdir.rename(recycled.path, building)
+                _forget_marker(appdir, recycled.commit)
                 base = repo.tree(recycled.commit)
         if recycled is None:
             appdir.mkdir(building)
@@ -487,9 +593,8 @@ def sync_code(
         manifest = {
             "commit": new,
             "seq": seq,
-            "deployed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "deployed_at": _now(),
             "files": len(target),
-            "bytes": sum(e.size for e in target.values()),
             "previous_commit": previous,
         }
         appdir.write_bytes(f"{building}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
@@ -497,9 +602,10 @@ def sync_code(
             # An incomplete directory under the final name (no manifest): not a release.
             appdir.delete(release_path(new), recursive=True)
         appdir.rename(building, release_path(new))
-        appdir.replace_symlink(release_path(new), CURRENT)
+        _switch(appdir, releases, release_path(new))
         res = result(
             "full" if fallback else "incremental",
+            files_written=len(plan.writes) + len(plan.symlinks),
             files_deleted=changes.deleted if changes else 0,
             fallback_reason=fallback,
             files_linked=len(plan.links),
@@ -510,7 +616,7 @@ def sync_code(
             f"({res.bytes_written} bytes), linked {res.files_linked} unchanged, "
             f"in {res.seconds:.1f}s"
         )
-        _prune(appdir, keep, log, name)
+        _prune(appdir, keep, grace_seconds, log, name)
         return res
     finally:
         repo.close()
@@ -556,8 +662,9 @@ def _execute(
     workers: int,
 ) -> None:
     """Carry out a plan in the building directory."""
-    for path in plan.deletes:
-        appdir.delete(f"{building}/{path}")
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for _ in pool.map(lambda p: appdir.delete(f"{building}/{p}"), plan.deletes):
+            pass
     for path in plan.rmdirs:
         appdir.delete(f"{building}/{path}")
     for path in plan.mkdirs:
@@ -591,11 +698,26 @@ def _execute(
             f.result()
 
 
-def _prune(appdir: AppDirectory, keep: int, log: Callable[[str], None], app: str) -> None:
+def _prune(
+    appdir: AppDirectory, keep: int, grace_seconds: float, log: Callable[[str], None], app: str
+) -> None:
     """Delete the oldest releases beyond keep; the current one always stays."""
     releases = list_releases(appdir)
     others = [r for r in releases if not r.current]
     excess = len(releases) - keep
     for release in others[: max(0, excess)]:
+        if not _retired_long_enough(release, grace_seconds):
+            log(
+                f"code {app}: release {release.commit[:12]} is beyond keep={keep} but retired "
+                f"less than {grace_seconds:.0f}s ago: left for a later sync"
+            )
+            continue
         log(f"code {app}: pruning release {release.commit[:12]} (keeping {keep})")
         appdir.delete(release.path, recursive=True)
+        _forget_marker(appdir, release.commit)
+
+
+def _forget_marker(appdir: AppDirectory, commit: str) -> None:
+    for side in (_retired_marker(commit), _old_pointer(commit)):
+        if appdir.exists(side):
+            appdir.delete(side)

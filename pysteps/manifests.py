@@ -77,7 +77,11 @@ def _container(spec: AppSpec, image: str) -> dict[str, Any]:
             "periodSeconds": r.period_seconds,
         }
     if spec.mode == "code":
-        container["volumeMounts"] = [{"name": "code", "mountPath": CODE_MOUNT_PATH}]
+        # Read-only: releases share unchanged files through hard links, so a pod writing
+        # into its code would change older releases too.
+        container["volumeMounts"] = [
+            {"name": "code", "mountPath": CODE_MOUNT_PATH, "readOnly": True}
+        ]
         container["workingDir"] = f"{CODE_MOUNT_PATH}/current"
     return container
 

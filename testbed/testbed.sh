@@ -33,18 +33,19 @@ in_order() {  # the selected services in the test bed's order (or reversed with 
 }
 
 write_env() {
-  local s out="$TESTBED_DIR/env"
+  local s tmp out="$TESTBED_DIR/env"
   umask 077  # the env files hold credentials
   for s in "${TESTBED_SERVICES[@]}"; do
     "${s}_env" >"$TESTBED_DIR/env.d/$s.env"
   done
+  tmp=$(mktemp "$out.XXXXXX")  # several `up`s may run at once
   {
     echo "# Written by testbed/testbed.sh; source it. Endpoints and credentials of the local platform."
     echo "export TESTBED_DIR=$TESTBED_DIR"
     cat "$TESTBED_DIR"/env.d/*.env
-  } >"$out.tmp"
-  chmod 600 "$out.tmp"
-  mv "$out.tmp" "$out"
+  } >"$tmp"
+  chmod 600 "$tmp"
+  mv "$tmp" "$out"
 }
 
 case "$cmd" in
