@@ -79,9 +79,12 @@ def _container(spec: AppSpec, image: str) -> dict[str, Any]:
     if spec.mode == "code":
         # Read-only: releases share unchanged files through hard links, so a pod writing
         # into its code would change older releases too.
-        container["volumeMounts"] = [
-            {"name": "code", "mountPath": CODE_MOUNT_PATH, "readOnly": True}
-        ]
+        mount: dict[str, Any] = {"name": "code", "mountPath": CODE_MOUNT_PATH, "readOnly": True}
+        if spec.code.mount == "pvc":
+            # The claim holds the whole volume (a hostPath PV of /mnt/<volume>, or a CSI
+            # volume: Kubernetes 1.26 removed the in-tree GlusterFS plugin); use the app's part.
+            mount["subPath"] = spec.code_path
+        container["volumeMounts"] = [mount]
         container["workingDir"] = f"{CODE_MOUNT_PATH}/current"
     return container
 
