@@ -197,6 +197,7 @@ class DeployEngine:
             False, 0, spec.namespace, spec.name, spec.mode, spec.kind, release.commit
         )
         self.last_result = result  # what the CLI writes out when deploy raises
+        self.workloads.poll = options.poll
         started = time.monotonic()
         lock = None
         try:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Protocol
 
 from pysteps.errors import ServiceError
@@ -63,6 +61,9 @@ class SmtpNotifier:
         return cls(host, port, sender)
 
     def send(self, mail: Mail) -> None:
+        import smtplib  # lazy: most runs of pysteps send no mail
+        from email.message import EmailMessage
+
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = ", ".join(mail.to)
