@@ -23,6 +23,7 @@ DOOMED_REASONS = {
     "RunContainerError",
 }
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+_WORKLOAD_KINDS = {"Pod", "ReplicaSet", "Deployment", "ReplicationController"}
 
 Log = Callable[[str], None]
 
@@ -197,10 +198,11 @@ def collect_report(
     try:
         for ev in kube.list("Event", namespace):
             obj = ev.get("involvedObject", {})
-            # Warnings about the pods, and every event about the workload itself.
-            if obj.get("name") in names and (
-                ev.get("type") == "Warning" or obj.get("kind") != "Pod"
-            ):
+            # Warnings about the pods, and every event about the workload itself; not the
+            # Service's endpoint bookkeeping, which says nothing about why a rollout failed.
+            if obj.get("kind") not in _WORKLOAD_KINDS or obj.get("name") not in names:
+                continue
+            if ev.get("type") == "Warning" or obj.get("kind") != "Pod":
                 events.append(ev)
     except Exception as exc:  # a report must never hide the failure it reports
         events = []
@@ -251,9 +253,14 @@ def wait_for_deployment(
         if dep is None:
             return RolloutOutcome(False, f"Deployment {namespace}/{name} disappeared")
         verdict = deployment_verdict(dep)
-        new_pods = _new_deployment_pods(kube, dep)
         if verdict.state == "done":
             return RolloutOutcome(True, verdict.message)
+        # Until the controller has observed the new spec, the revision annotation still names
+        # the previous ReplicaSet: judging its pods would blame the wrong revision.
+        observed = dep["metadata"].get("generation", 0) <= dep.get("status", {}).get(
+            "observedGeneration", 0
+        )
+        new_pods = _new_deployment_pods(kube, dep) if observed else []
         problems = pod_problems(new_pods)
         if problems or verdict.state == "failed":
             message = verdict.message if verdict.state == "failed" else problems[0].line()

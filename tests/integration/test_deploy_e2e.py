@@ -189,7 +189,7 @@ def test_crash_loop_fails_fast_with_reasons(bed, tmp_path):
     assert "CrashLoopBackOff" in result["error"]
     assert result["report"]["problems"][0]["reason"] == "CrashLoopBackOff"
     assert "recent events:" in out.stderr
-    assert result["rolled_back"] is True
+    assert result["rolled_back"] is True, out.stderr
 
 
 def test_replication_controller_rolling_update_and_failure(bed, tmp_path):
@@ -197,6 +197,7 @@ def test_replication_controller_rolling_update_and_failure(bed, tmp_path):
     bed.deploy(app, "kind=ReplicationController")
     rcs = json.loads(bed.kubectl("-n", bed.namespace, "get", "rc", "-o", "json"))["items"]
     assert [(r["metadata"]["name"], r["spec"]["replicas"]) for r in rcs] == [("hello-r1", 2)]
+    first_image = rcs[0]["spec"]["template"]["spec"]["containers"][0]["image"]
     change_page(app, "v2")
     bed.deploy(app, "kind=ReplicationController")
     rcs = json.loads(bed.kubectl("-n", bed.namespace, "get", "rc", "-o", "json"))["items"]
@@ -211,12 +212,14 @@ def test_replication_controller_rolling_update_and_failure(bed, tmp_path):
         "hello-r1": 0,
         "hello-r2": 2,
     }
-    # rollback command: back to revision 1's template as a new revision
+    # rollback command: revision 1's template comes back as a new revision (r3: the failed
+    # controller was removed), and it alone has replicas
     out = bed.cli("rollback", "hello", "-n", bed.namespace)
     assert out.returncode == 0, out.stderr
     rcs = json.loads(bed.kubectl("-n", bed.namespace, "get", "rc", "-o", "json"))["items"]
     live = [r for r in rcs if r["spec"]["replicas"] > 0]
-    assert [r["metadata"]["name"] for r in live] == ["hello-r4"]
+    assert [(r["metadata"]["name"], r["spec"]["replicas"]) for r in live] == [("hello-r3", 2)]
+    assert live[0]["spec"]["template"]["spec"]["containers"][0]["image"] == first_image
 
 
 def test_code_mode_sync_restart_and_rollback(bed, tmp_path):
