@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import os
 import random
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from benchlib import git, testbed_env
 
-from pysteps import codesync  # noqa: E402
-from pysteps.clients.storage import GlusterStorage  # noqa: E402
+from pysteps import codesync
+from pysteps.clients.storage import GlusterStorage
 
 FILES = 5000
 DIRS = 100
@@ -38,38 +35,6 @@ CHANGE_FRACTION = 0.01
 KEEP = 2
 GRACE_SECONDS = 3.0
 SEED = 5
-
-
-def read_testbed_env() -> dict[str, str]:
-    """The `export KEY=value` lines of .testbed/env (as tests/conftest.py reads them)."""
-    path = Path(os.environ.get("TESTBED_DIR", REPO_ROOT / ".testbed")) / "env"
-    if not path.exists():
-        sys.exit(f"{path} is missing: run 'make testbed-up' first")
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        parts = shlex.split(value) if value else [""]
-        env[key] = parts[0] if parts else ""
-    return env
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@ci.test",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@ci.test",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(repo),
-    }
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
 
 
 def text(rng: random.Random, size: int) -> bytes:
@@ -120,7 +85,7 @@ def brick_data_since(brick: str | None, app: str, since_ns: int) -> int | None:
 
 
 def main() -> int:
-    env = read_testbed_env()
+    env = testbed_env()
     host, volume = env.get("PYSTEPS_GLUSTER_HOST"), env.get("PYSTEPS_GLUSTER_VOLUME")
     if not host or not volume:
         sys.exit("PYSTEPS_GLUSTER_HOST/_VOLUME missing in .testbed/env: is gluster up?")

@@ -17,7 +17,6 @@ Usage: make testbed-up && .venv/bin/python bench/bench_image_rebuild.py
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sys
@@ -26,11 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from benchlib import testbed_env
 
-from pysteps.clients.images import BuiltImage, ImageBuilder, RegistryAuth  # noqa: E402
-from tests.conftest import read_testbed_env  # noqa: E402
+from pysteps.clients.images import BuiltImage, ImageBuilder, RegistryAuth
 
 TARGET_REUSE = 0.90
 DEPS_MB = 8  # per dependency install layer: big enough that reusing it matters
@@ -103,11 +100,7 @@ def build(builder: ImageBuilder, app: Path, repository: str, commit: str, lines:
 
 
 def main() -> int:
-    env_file = Path(os.environ.get("TESTBED_DIR", REPO / ".testbed")) / "env"
-    if not env_file.exists():
-        print(f"{env_file} is missing: run 'make testbed-up' first", file=sys.stderr)
-        return 2
-    env = read_testbed_env(env_file)
+    env = testbed_env()
     auth = RegistryAuth.from_env(env)
     base = env["TESTBED_BASE_IMAGE"]
     lines: list[str] = []

@@ -21,10 +21,28 @@ def testbed_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for line in path.read_text().splitlines():
         line = line.strip()
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = (shlex.split(value) or [""])[0]
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = (shlex.split(value) or [""])[0]
     return env
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in REPO with a fixed identity and no user or system configuration."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@ci.test",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@ci.test",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(repo),
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
 
 
 def best_of(fn: Callable[[], object], runs: int) -> float:

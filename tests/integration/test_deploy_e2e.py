@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, require
+from tests.gitrepo import GitRepo
 
 pytestmark = pytest.mark.integration
 
@@ -80,35 +81,18 @@ class Bed:
 
 
 def make_app(tmp: Path, name: str = "app") -> Path:
+    """A git checkout of examples/hello with one commit."""
     app = tmp / name
     shutil.copytree(EXAMPLE, app)
-    git(app, "init", "-q", "-b", "main")
-    commit_all(app, "first")
+    GitRepo(app).commit("first")
     return app
 
 
-def git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=env
-    ).stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
 def change_page(app: Path, text: str) -> str:
-    (app / "www" / "index.html").write_text(f"<h1>{text}</h1>\n")
-    return commit_all(app, text)
+    """Change the page and commit; returns the new commit."""
+    repo = GitRepo(app)
+    repo.write("www/index.html", f"<h1>{text}</h1>\n")
+    return repo.commit(text)
 
 
 @pytest.fixture
