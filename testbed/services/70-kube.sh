@@ -436,7 +436,7 @@ _kube_nodes_ready() {
   local want have
   want=$(echo "$KUBE_NODES" | wc -w)
   have=$(_kubectl get nodes -l type=kwok \
-    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$' || true)
   [ "$have" -ge "$want" ]
 }
 
@@ -446,7 +446,7 @@ kwok_check() {
 }
 
 kwok_endpoint() {
-  local nodes
+  local nodes=""
   kube_apiserver_check 2>/dev/null && nodes=$(_kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.metadata.name}@{.status.addresses[?(@.type=="InternalIP")].address} Ready={.status.conditions[?(@.type=="Ready")].status}, {end}' 2>/dev/null)
   nodes=${nodes%, }
   echo "http://127.0.0.1:$KWOK_PORT (kwok $KWOK_VERSION; nodes: ${nodes:-unknown})"

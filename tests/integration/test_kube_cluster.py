@@ -284,7 +284,11 @@ def test_crash_tag_shows_crash_loop_back_off_with_rising_restarts(
     events = pykube.Event.objects(admin, namespace=namespace).filter(
         field_selector={"reason": "BackOff"}
     )
-    assert any(e.obj["involvedObject"]["kind"] == "Pod" for e in events)
+    crash_pods = {p.name for p in pods_of(admin, namespace, "crash")}
+    assert any(
+        e.obj["involvedObject"]["kind"] == "Pod" and e.obj["involvedObject"]["name"] in crash_pods
+        for e in events
+    )
     assert not rollout_done(dep)
     dep.delete(propagation_policy="Foreground")
 
