@@ -3,7 +3,9 @@
 
 Both sides change the same Deployment between two images that are already in the registry,
 alternating, so neither pays for a build. pysteps also observes, plans, takes the deploy lock,
-updates the route and judges the rollout with its pod checks.
+updates the route and judges the rollout with its pod checks. The example app's readiness probe
+waits 3 s, and the test bed's kwok, like a kubelet, makes no pod Ready before that: both sides
+wait for a realistic rollout. The absolute overhead of pysteps is printed too.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def main() -> None:
         o, t = statistics.median(ours), statistics.median(theirs)
         print(
             f"deploy to a pushed image: pysteps {o:.2f}s, kubectl set image + rollout status "
-            f"{t:.2f}s, ratio {o / t:.2f} (target <= 1.2)"
+            f"{t:.2f}s, ratio {o / t:.2f} (target <= 1.2); pysteps adds {o - t:.2f}s"
         )
     finally:
         run([*kubectl, "delete", "namespace", namespace, "--wait=false"])
