@@ -11,18 +11,34 @@ PYSTEPS_GLUSTER_HOST, _VOLUME    the code volume (code mode)
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pysteps.console import Console
+from pysteps.names import dns_label_argument
 
 if TYPE_CHECKING:
     from pysteps.deploy import CodeService, ImageService, Services
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse with bad flags reported in one line (exit 2), without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
 
 
 def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
     parser.add_argument("--context", help="kubeconfig context (default: its current one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="details and tracebacks")
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """NAME and -n/--namespace, for the commands that work on one live app."""
+    parser.add_argument("name", type=dns_label_argument, help="the app's name")
+    parser.add_argument(
+        "-n", "--namespace", type=dns_label_argument, default="default", help="its namespace"
+    )
 
 
 def make_services(args: argparse.Namespace, console: Console) -> Services:

@@ -17,8 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pysteps.errors import InputError
+from pysteps.names import DNS1123_LABEL
 
-DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _DNS1123_LABEL_RE = re.compile(DNS1123_LABEL)
 # A domain template: lowercase host names with {name} / {namespace} placeholders, nothing else.
 _DOMAIN_TEMPLATE_RE = re.compile(r"^(\*\.)?([a-z0-9{}]([-a-z0-9{}]*[a-z0-9{}])?\.)*[a-z0-9{}]+$")

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from pysteps.console import Console, Masker, secrets_from_env
-from pysteps.environment import add_cluster_flags, make_services
+from pysteps.environment import CommandParser, add_cluster_flags, make_services
 from pysteps.errors import InputError, PreconditionError, PystepsError
 
 _COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__)
+    p = CommandParser(prog=prog, description=__doc__)
     p.add_argument("-f", "--file", type=Path, help="app spec (default: <repo>/deploy.yaml)")
     p.add_argument("--overrides", type=Path, help="JSON map of spec fields (the Jenkins step's)")
     p.add_argument(

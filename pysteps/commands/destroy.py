@@ -7,14 +7,13 @@ import argparse
 import sys
 
 from pysteps.console import Console
-from pysteps.environment import add_cluster_flags, make_services
+from pysteps.environment import CommandParser, add_app_arguments, add_cluster_flags, make_services
 from pysteps.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pysteps destroy", description=__doc__)
-    p.add_argument("name", help="the app's name")
-    p.add_argument("-n", "--namespace", default="default")
+    p = CommandParser(prog="pysteps destroy", description=__doc__)
+    add_app_arguments(p)
     p.add_argument("--purge-code", action="store_true", help="also delete its code directory")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_cluster_flags(p)
@@ -23,13 +22,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str], verbose: bool = False) -> int:
     args = build_parser().parse_args(argv)
-    import re
-
-    from pysteps.spec import DNS1123_LABEL
-
-    for field, value in (("name", args.name), ("--namespace", args.namespace)):
-        if not re.match(DNS1123_LABEL, value):
-            raise InputError(f"{field} {value!r}: must be a DNS-1123 label (lowercase, digits, -)")
     target = f"{args.namespace}/{args.name}"
     if not args.yes:
         if not sys.stdin.isatty():

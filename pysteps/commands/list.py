@@ -7,12 +7,18 @@ import json
 from typing import Any
 
 from pysteps.console import Console
-from pysteps.environment import add_cluster_flags
+from pysteps.environment import CommandParser, add_cluster_flags
+from pysteps.names import dns_label_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pysteps list", description=__doc__)
-    p.add_argument("-n", "--namespace", help="only this namespace (default: every namespace)")
+    p = CommandParser(prog="pysteps list", description=__doc__)
+    p.add_argument(
+        "-n",
+        "--namespace",
+        type=dns_label_argument,
+        help="only this namespace (default: every namespace)",
+    )
     p.add_argument("--output", choices=("text", "json"), default="text")
     add_cluster_flags(p)
     return p

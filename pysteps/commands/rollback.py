@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 
 from pysteps.console import Console
-from pysteps.environment import add_cluster_flags, make_services
+from pysteps.environment import CommandParser, add_app_arguments, add_cluster_flags, make_services
 from pysteps.errors import RolloutFailed, RolloutTimeout
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pysteps rollback", description=__doc__)
-    p.add_argument("name", help="the app's name")
-    p.add_argument("-n", "--namespace", default="default")
+    p = CommandParser(prog="pysteps rollback", description=__doc__)
+    add_app_arguments(p)
     p.add_argument("--to-revision", type=int, help="the revision to return to")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the rollout")
     add_cluster_flags(p)

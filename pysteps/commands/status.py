@@ -6,14 +6,13 @@ import argparse
 import json
 
 from pysteps.console import Console
-from pysteps.environment import add_cluster_flags, make_services
+from pysteps.environment import CommandParser, add_app_arguments, add_cluster_flags, make_services
 from pysteps.errors import PreconditionError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pysteps status", description=__doc__)
-    p.add_argument("name", help="the app's name")
-    p.add_argument("-n", "--namespace", default="default")
+    p = CommandParser(prog="pysteps status", description=__doc__)
+    add_app_arguments(p)
     p.add_argument("--output", choices=("text", "json"), default="text")
     add_cluster_flags(p)
     return p

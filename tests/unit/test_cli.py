@@ -52,10 +52,15 @@ def test_destroy_without_terminal_refuses_instead_of_prompting(capsys, monkeypat
     assert "pass --yes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["destroy", "status", "rollback"])
 @pytest.mark.parametrize("bad", ["../x", "Hello", "a;rm"])
-def test_destroy_validates_names(bad, capsys):
-    assert main(["destroy", bad, "--yes"]) == 2
+def test_app_names_are_validated_before_any_request(command, bad, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, bad, "--yes"] if command == "destroy" else [command, bad])
+    assert exit_.value.code == 2
     assert "DNS-1123" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([command, "ok", "-n", bad])
 
 
 def test_commit_must_be_hex(tmp_path, capsys):
