@@ -8,12 +8,14 @@ Exit codes:
   3   a precondition failed: lock held, app missing, permission refused
   4   an outside system failed or is unreachable (cluster, registry, storage, etcd, mail)
   70  the rollout timed out (and was rolled back unless --no-rollback)
+  130 interrupted (SIGTERM from an aborted build, or Ctrl-C); a rerun continues safely
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -44,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -60,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0 if not head else 2
     command = rest[0]
+    # Jenkins stops an aborted build with SIGTERM: unwind like Ctrl-C, so the deploy lock is
+    # released and the result file is written instead of both being left behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     module = importlib.import_module(f"pysteps.commands.{command}")
     from pysteps.errors import PystepsError
 

@@ -317,7 +317,7 @@ class DeployEngine:
                     self.services.routes.register(route)
                     self.say(f"  {route.key} -> {', '.join(route.upstreams) or 'no ready pods'}")
                     result.urls = [f"http://{d}/" for d in route.domains]
-            except PystepsError:
+            except (PystepsError, KeyboardInterrupt):
                 result.failed = action.describe()
                 result.not_reached = [a.describe() for a in pending[index + 1 :]]
                 raise

@@ -37,3 +37,9 @@ class RolloutTimeout(PystepsError):
     """The rollout did not finish within its deadline."""
 
     exit_code = 70
+
+
+class Interrupted(PystepsError):
+    """Stopped by SIGTERM (an aborted Jenkins build) or Ctrl-C; a rerun continues safely."""
+
+    exit_code = 130

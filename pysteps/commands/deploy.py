@@ -13,7 +13,7 @@ from typing import Any
 
 from pysteps.console import Console, Masker, secrets_from_env
 from pysteps.environment import CommandParser, add_cluster_flags, make_services
-from pysteps.errors import InputError, PreconditionError, PystepsError
+from pysteps.errors import InputError, Interrupted, PreconditionError, PystepsError
 
 _COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
 
@@ -97,6 +97,8 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
             result = result or _partial_result(engine)
     except PystepsError as exc:
         error = exc
+    except KeyboardInterrupt:
+        error = Interrupted("interrupted (SIGTERM or Ctrl-C); rerun the deploy to continue")
     finally:
         if args.result:
             write_result(args.result, result, error)

@@ -67,3 +67,40 @@ def test_commit_must_be_hex(tmp_path, capsys):
     (tmp_path / "deploy.yaml").write_text("name: a\nimage: r/a\n")
     assert main(["deploy", "--repo", str(tmp_path), "--commit", "$(reboot)", "--dry-run"]) == 2
     assert "--commit" in capsys.readouterr().err
+
+
+def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
+    """An aborted Jenkins build: the deploy unwinds, the lease is gone, exit 130."""
+    import os
+    import signal
+
+    from pysteps.clients.mail import MemoryNotifier
+    from pysteps.clients.routes import MemoryRouteRegistry
+    from pysteps.commands import deploy as deploy_command
+    from pysteps.deploy import Services
+    from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+
+    kube = FakeKube()
+    images = FakeImages()
+
+    def build_then_get_killed(**kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the deploy")
+
+    monkeypatch.setattr(images, "ensure_image", build_then_get_killed)
+    services = Services(kube, MemoryRouteRegistry(), MemoryNotifier(), lambda: images, FakeCode)
+    monkeypatch.setattr(deploy_command, "make_services", lambda args, console: services)
+    (tmp_path / "deploy.yaml").write_text("name: hello\nnamespace: team-a\nimage: r/t/hello\n")
+    result = tmp_path / "result.json"
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = main(
+            ["deploy", "--repo", str(tmp_path), "--commit", "a" * 40, "--result", str(result)]
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    data = json.loads(result.read_text())
+    assert code == 130
+    assert data["exit_code"] == 130 and "interrupted" in data["error"]
+    assert kube.get("Lease", "team-a", "pysteps-deploy-hello") is None
+    assert data["failed"] == "build r/t/hello:" + "a" * 40 + " from ./Dockerfile and push it"
