@@ -234,6 +234,10 @@ class DeployEngine:
             result.exit_code = exc.exit_code
             result.error = str(exc)
             raise
+        except KeyboardInterrupt:
+            result.exit_code = 130
+            result.error = "interrupted (SIGTERM or Ctrl-C)"
+            raise
         finally:
             if lock is not None:
                 lock.release()
