@@ -127,8 +127,13 @@ class CodeSpec(_Model):
     @field_validator("path")
     @classmethod
     def _path(cls, v: str | None) -> str | None:
-        if v is not None and (not _REL_PATH_RE.match(v) or ".." in v.split("/")):
-            raise ValueError("must be a relative path on the volume, without '..'")
+        if v is not None and (
+            not 1 <= len(v.split("/")) <= 4
+            or not all(_DNS1123_LABEL_RE.match(p) for p in v.split("/"))
+        ):
+            raise ValueError(
+                "must be 1 to 4 '/'-separated lowercase names on the volume, e.g. team/shop"
+            )
         return v
 
     @field_validator("host_mount_root")
@@ -250,8 +255,11 @@ class AppSpec(_Model):
 
     @property
     def code_path(self) -> str:
-        """The app's directory on the code volume (relative to the volume root)."""
-        return self.code.path or self.name
+        """The app's directory on the code volume: <namespace>/<name> unless code.path says.
+
+        The namespace keeps the test and production copies of one app apart on a shared volume.
+        """
+        return self.code.path or f"{self.namespace}/{self.name}"
 
     def rendered_domains(self) -> list[str]:
         """The domain templates with {name} and {namespace} filled in."""

@@ -171,12 +171,12 @@ def test_code_mode_syncs_then_restarts_and_switches_back_on_failure(world):
     assert [a["type"] for a in second.plan][:2] == ["SyncCode", "RestartPods"]
     tmpl = world.deployment()["spec"]["template"]
     assert tmpl["metadata"]["annotations"]["pysteps.io/code-commit"] == C2
-    assert tmpl["spec"]["volumes"][0]["hostPath"]["path"] == "/mnt/gv-test/hello"
-    assert world.code.deployed_commit("hello") == C2
+    assert tmpl["spec"]["volumes"][0]["hostPath"]["path"] == "/mnt/gv-test/team-a/hello"
+    assert world.code.deployed_commit("team-a/hello") == C2
     # a code change whose pods crash: the code goes back with the workload
     with pytest.raises(RolloutFailed):
         world.deploy(C3, **{**code, "runtime_image": "127.0.0.1:25000/runtime/crash:1"})
-    assert world.code.deployed_commit("hello") == C2
+    assert world.code.deployed_commit("team-a/hello") == C2
 
 
 def test_lock_held_by_another_deploy_is_named_and_nothing_changes(world):

@@ -32,7 +32,7 @@ def test_code_is_mounted_read_only_from_the_volume():
     assert c["volumeMounts"] == [{"name": "code", "mountPath": "/apps", "readOnly": True}]
     assert c["workingDir"] == "/apps/current"
     assert t["spec"]["volumes"] == [
-        {"name": "code", "hostPath": {"path": "/mnt/gv0/shop", "type": "Directory"}}
+        {"name": "code", "hostPath": {"path": "/mnt/gv0/default/shop", "type": "Directory"}}
     ]
     assert t["metadata"]["annotations"] == {"pysteps.io/code-commit": "c" * 40}
 
