@@ -17,9 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pysteps.errors import InputError
-from pysteps.names import DNS1123_LABEL
+from pysteps.names import is_dns_label
 
-_DNS1123_LABEL_RE = re.compile(DNS1123_LABEL)
 # A domain template: lowercase host names with {name} / {namespace} placeholders, nothing else.
 _DOMAIN_TEMPLATE_RE = re.compile(r"^(\*\.)?([a-z0-9{}]([-a-z0-9{}]*[a-z0-9{}])?\.)*[a-z0-9{}]+$")
 _QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
@@ -128,8 +127,7 @@ class CodeSpec(_Model):
     @classmethod
     def _path(cls, v: str | None) -> str | None:
         if v is not None and (
-            not 1 <= len(v.split("/")) <= 4
-            or not all(_DNS1123_LABEL_RE.match(p) for p in v.split("/"))
+            not 1 <= len(v.split("/")) <= 4 or not all(is_dns_label(p) for p in v.split("/"))
         ):
             raise ValueError(
                 "must be 1 to 4 '/'-separated lowercase names on the volume, e.g. team/shop"
@@ -195,7 +193,7 @@ class AppSpec(_Model):
     @field_validator("name", "namespace")
     @classmethod
     def _dns_label(cls, v: str) -> str:
-        if not _DNS1123_LABEL_RE.match(v):
+        if not is_dns_label(v):
             raise ValueError(
                 "must be a DNS-1123 label: lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit, at most 63 characters"

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pysteps.errors import InputError, ServiceError
+from pysteps.names import is_dns_label
 
 ROUTE_PREFIX = "/devnginx"
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 )
@@ -39,7 +39,7 @@ class Route:
     def validate(self) -> None:
         """Refuse anything nginx must never see: the edge's config is rendered from these values."""
         for field_name, value in (("namespace", self.namespace), ("name", self.name)):
-            if not _LABEL.match(value):
+            if not is_dns_label(value):
                 raise InputError(f"route {field_name} {value!r}: must be a DNS-1123 label")
         for domain in self.domains:
             if not _DOMAIN.match(domain):

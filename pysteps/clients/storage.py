@@ -33,11 +33,11 @@ from types import ModuleType, TracebackType
 from typing import Any, Protocol, TypeVar
 
 from pysteps.errors import InputError, ServiceError
+from pysteps.names import is_dns_label
 
 DEFAULT_GLUSTER_PORT = 24007
 
 # One app path segment: DNS-1123 label (lower case letters, digits, '-', at most 63 characters).
-_APP_SEGMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _MAX_APP_SEGMENTS = 4
 # Symbolic links followed while resolving one path, as the kernel's limit (ELOOP).
 _MAX_SYMLINK_HOPS = 40
@@ -56,7 +56,7 @@ def validate_app_path(app_path: str) -> str:
     if not isinstance(app_path, str) or not app_path:
         raise InputError("app path is empty: give the app's name, e.g. 'shop' or 'team/shop'")
     segments = app_path.split("/")
-    bad = [s for s in segments if not _APP_SEGMENT.match(s)]
+    bad = [s for s in segments if not is_dns_label(s)]
     if app_path.startswith("/") or bad or len(segments) > _MAX_APP_SEGMENTS:
         raise InputError(
             f"app path {app_path!r} is invalid: use 1 to {_MAX_APP_SEGMENTS} '/'-separated "
