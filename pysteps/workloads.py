@@ -12,11 +12,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from pysteps import manifests
 from pysteps.clients.kube import Conflict, KubeApi
-from pysteps.errors import PreconditionError
+from pysteps.errors import PreconditionError, PystepsError
 from pysteps.manifests import (
     ANN_CODE_COMMIT,
     ANN_COMMIT,
@@ -27,6 +28,7 @@ from pysteps.manifests import (
 from pysteps.rollout import (
     REVISION_ANNOTATION,
     RolloutOutcome,
+    newest_replicaset,
     owned_replicasets,
     rs_revision,
     wait_for_deployment,
@@ -36,6 +38,7 @@ from pysteps.spec import AppSpec
 from pysteps.state import ObservedService, ObservedWorkload
 
 Log = Callable[[str], None]
+ANN_ROLLED_OUT = "pysteps.io/rolled-out"
 _PYSTEPS_ANNOTATIONS = (
     ANN_SPEC_HASH,
     ANN_COMMIT,
@@ -201,9 +204,26 @@ class Workloads:
                 if attempt == 4:
                     raise
                 time.sleep(0.2)
-        return wait_for_deployment(
+        outcome = wait_for_deployment(
             self.kube, ns, name, spec.rollout.timeout_seconds, self.log, self.poll
         )
+        if outcome.ok:
+            self._mark_rolled_out_deployment(ns, name)
+        return outcome
+
+    def _mark_rolled_out_deployment(self, ns: str, name: str) -> None:
+        dep = self.kube.get("Deployment", ns, name)
+        rs = newest_replicaset(self.kube, dep) if dep else None
+        if rs is not None:
+            self._mark_rolled_out("ReplicaSet", ns, rs["metadata"]["name"])
+
+    def _mark_rolled_out(self, kind: str, ns: str, name: str) -> None:
+        """Remember that this revision became available: rollbacks go back to such revisions."""
+        stamp = {"metadata": {"annotations": {ANN_ROLLED_OUT: _now()}}}
+        try:
+            self.kube.patch(kind, ns, name, stamp)
+        except PystepsError as exc:  # the rollout is done; only the history note is missing
+            self.log(f"warning: could not mark {kind} {name} as rolled out: {exc}")
 
     def _roll_controllers(
         self,
@@ -238,6 +258,7 @@ class Workloads:
                 return outcome
             self._scale_down_old(ns, before, want - current)
         self._scale_down_old(ns, before, 0)
+        self._mark_rolled_out("ReplicationController", ns, new_name)
         self._prune_controllers(ns, name, keep=3)
         return RolloutOutcome(True, f"{want} of {want} pods ready on revision {revision}")
 
@@ -309,7 +330,10 @@ class Workloads:
         dep.pop("status", None)
         self.kube.replace(dep)
         self.log(f"rolled Deployment {ns}/{name} back to revision {rs_revision(target)}")
-        return wait_for_deployment(self.kube, ns, name, timeout, self.log, self.poll)
+        outcome = wait_for_deployment(self.kube, ns, name, timeout, self.log, self.poll)
+        if outcome.ok:
+            self._mark_rolled_out_deployment(ns, name)
+        return outcome
 
     def _rollback_controllers(
         self,
@@ -393,7 +417,21 @@ def _pick_revision(
     older = [(rev, obj) for rev, obj in revisions if rev < current]
     if not older:
         raise PreconditionError(f"{app} has no earlier revision to roll back to")
+    # Go back to the newest earlier revision that once became available. Revisions made
+    # before pysteps kept that note carry none: then, as kubectl does, the previous one.
+    good = [(rev, obj) for rev, obj in older if ANN_ROLLED_OUT in _annotations(obj)]
+    if good:
+        return good[-1][1]
+    if any(ANN_ROLLED_OUT in _annotations(obj) for _rev, obj in revisions):
+        raise PreconditionError(
+            f"{app}: no earlier revision ever became available; left as it is "
+            "(pysteps rollback --to-revision N to force one)"
+        )
     return older[-1][1]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _percent(value: str) -> float:

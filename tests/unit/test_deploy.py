@@ -196,3 +196,26 @@ def test_secrets_never_reach_the_output(world):
     world.console("connecting with s3cret-pass")
     assert "s3cret-pass" not in world.out.getvalue()
     assert "********" in world.out.getvalue()
+
+
+def test_rollback_skips_revisions_that_never_became_available(world):
+    world.deploy(C1)
+    good_image = world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+    with pytest.raises(RolloutFailed):
+        world.deploy(C2, image="127.0.0.1:25000/team/crash")
+    with pytest.raises(RolloutFailed, match="rolled back"):
+        world.deploy(C3, image="127.0.0.1:25000/team/never-ready")
+    # the revision before the last is the crashing one; the rollback goes past it
+    assert world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"] == good_image
+
+
+def test_manual_rollback_refuses_to_return_to_a_revision_that_never_ran(world):
+    from pysteps.workloads import Workloads
+
+    with pytest.raises(RolloutFailed):
+        world.deploy(C1, image="127.0.0.1:25000/team/crash")  # first deploy: left as it is
+    world.deploy(C2)
+    with pytest.raises(PreconditionError, match="no earlier revision ever became available"):
+        Workloads(world.kube, world.console, poll=0).rollback("team-a", "hello", 10)
+    forced = Workloads(world.kube, world.console, poll=0).rollback("team-a", "hello", 10, 1)
+    assert not forced.ok  # --to-revision forces it, and it fails as it did
