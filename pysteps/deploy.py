@@ -429,18 +429,8 @@ def deploy_summary(result: DeployResult, release: Release) -> list[str]:
         lines.append("not reached:")
         lines.extend(f"  - {d}" for d in result.not_reached)
     if result.report:
-        report = FailureReport(
-            tuple(),
-            tuple(result.report.get("events") or ()),
-            tuple((x["container"], x["text"]) for x in result.report.get("logs") or ()),
-        )
         lines.append("why:")
-        lines.extend(
-            f"  pod {p['pod']} container {p['container']}: {p['reason']} "
-            f"(restarts {p['restarts']}) {p['message']}"
-            for p in result.report.get("problems") or ()
-        )
-        lines.extend(report.lines())
+        lines.extend(f"  {line}" for line in FailureReport.from_dict(result.report).lines())
     if result.urls:
         lines.append("urls:")
         lines.extend(f"  {u}" for u in result.urls)

@@ -82,6 +82,15 @@ class FailureReport:
             out.extend(f"  {line}" for line in (text.splitlines() or ["(empty)"]))
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FailureReport:
+        """The report back from `to_dict` (as the result file holds it)."""
+        return cls(
+            tuple(PodProblem(**p) for p in data.get("problems") or ()),
+            tuple(data.get("events") or ()),
+            tuple((x["container"], x["text"]) for x in data.get("logs") or ()),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "problems": [p.__dict__ for p in self.problems],
@@ -158,11 +167,8 @@ def pod_ready(pod: dict[str, Any]) -> bool:
 
 def newest_replicaset(kube: KubeApi, dep: dict[str, Any]) -> dict[str, Any] | None:
     """The ReplicaSet of the deployment's current revision."""
-    ns = dep["metadata"]["namespace"]
     revision = dep["metadata"].get("annotations", {}).get(REVISION_ANNOTATION)
-    selector = dep["spec"]["selector"]["matchLabels"]
-    owned = [rs for rs in kube.list("ReplicaSet", ns, selector) if _owned_by(rs, dep)]
-    for rs in owned:
+    for rs in owned_replicasets(kube, dep):
         if rs["metadata"].get("annotations", {}).get(REVISION_ANNOTATION) == revision:
             return rs
     return None

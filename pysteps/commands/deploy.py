@@ -94,7 +94,7 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
         try:
             result = engine.deploy(spec, release, options)
         finally:
-            result = result or _partial_result(engine)
+            result = result or engine.last_result
     except PystepsError as exc:
         error = exc
     except KeyboardInterrupt:
@@ -108,10 +108,6 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
     if args.output == "json":
         print(json.dumps(Masker(secrets_from_env()).deep(result.to_dict()), indent=2))
     return 0
-
-
-def _partial_result(engine: Any) -> Any:
-    return getattr(engine, "last_result", None)
 
 
 def write_result(path: Path, result: Any, error: PystepsError | None) -> None:

@@ -133,6 +133,8 @@ def test_crashing_pods_fail_fast_with_reasons_and_logs(world):
     out = world.out.getvalue()
     assert "CrashLoopBackOff (restarts 3)" in out
     assert "panic: boom" in out
+    body = world.mail.sent[-1].body
+    assert "why:" in body and "CrashLoopBackOff (restarts 3)" in body and "panic: boom" in body
 
 
 def test_no_rollback_leaves_the_failed_revision(world):
