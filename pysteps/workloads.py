@@ -268,7 +268,8 @@ class Workloads:
 
     def _scale_down_old(self, ns: str, before: dict[str, int], remaining: int) -> None:
         """Leave at most REMAINING old replicas, taking them from the newest old controller last."""
-        for rc_name in sorted(before, key=lambda n: before[n]):
+        # BEFORE lists the controllers oldest revision first: the newest keeps its replicas.
+        for rc_name in reversed(list(before)):
             live = self.kube.get("ReplicationController", ns, rc_name)
             if live is None:
                 continue

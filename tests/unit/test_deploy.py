@@ -221,3 +221,28 @@ def test_manual_rollback_refuses_to_return_to_a_revision_that_never_ran(world):
         Workloads(world.kube, world.console, poll=0).rollback("team-a", "hello", 10)
     forced = Workloads(world.kube, world.console, poll=0).rollback("team-a", "hello", 10, 1)
     assert not forced.ok  # --to-revision forces it, and it fails as it did
+
+
+def test_old_controllers_are_scaled_down_oldest_first():
+    from pysteps.workloads import Workloads
+
+    world = World()
+    kube = world.kube
+    for revision, replicas in ((1, 1), (2, 3)):  # a rollout interrupted half way
+        kube.create(
+            {
+                "kind": "ReplicationController",
+                "metadata": {"name": f"hello-r{revision}", "namespace": "team-a", "labels": {}},
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {},
+                    "template": {"spec": {"containers": [{"image": "img:1"}]}},
+                },
+            }
+        )
+    Workloads(kube, world.console)._scale_down_old("team-a", {"hello-r1": 1, "hello-r2": 3}, 2)
+    replicas = {
+        r["metadata"]["name"]: r["spec"]["replicas"]
+        for r in kube.list("ReplicationController", "team-a")
+    }
+    assert replicas == {"hello-r1": 0, "hello-r2": 2}
