@@ -5,7 +5,7 @@ The deploy engine sees only this small interface (pysteps.deploy.CodeService).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pysteps import codesync
@@ -27,10 +27,30 @@ class GlusterCodeStore:
     def deployed_commit(self, path: str) -> str | None:
         return codesync.deployed_commit(self.storage.app_dir(path))
 
-    def sync(self, path: str, repo: Path, commit: str, keep: int) -> codesync.SyncResult:
-        return codesync.sync_code(self.storage.app_dir(path), repo, commit, keep=keep, log=self.log)
+    def sync(
+        self,
+        path: str,
+        repo: Path,
+        commit: str,
+        keep: int,
+        *,
+        switch: bool = True,
+        protect: Sequence[str] = (),
+    ) -> codesync.SyncResult:
+        """Write release COMMIT (and point `current` at it when SWITCH); PROTECT: releases
+        that pruning must keep (named by the workload's kept revisions)."""
+        return codesync.sync_code(
+            self.storage.app_dir(path),
+            repo,
+            commit,
+            keep=keep,
+            log=self.log,
+            switch=switch,
+            protect=protect,
+        )
 
     def switch(self, path: str, commit: str) -> None:
+        """Point `current` at a complete release (its record names COMMIT), or refuse."""
         codesync.switch_release(self.storage.app_dir(path), commit)
 
     def releases(self, path: str) -> list[str]:

@@ -474,8 +474,16 @@ def sync_code(
     log: Callable[[str], None] = print,
     workers: int = 8,
     grace_seconds: float = 300.0,
+    switch: bool = True,
+    protect: Iterable[str] = (),
 ) -> SyncResult:
-    """Make `current` point at a complete release of commit, writing only what changed.
+    """Write a complete release of commit, writing only what changed; with SWITCH (the
+    default) also point `current` at it.
+
+    switch=False writes the release only: pinned apps' pods mount their own release, and the
+    engine moves `current` after the rollout (switch_release). protect: release commits that
+    must stay whatever keep says (the ones the workload's kept revisions name); they are
+    neither recycled nor pruned.
 
     keep: releases kept on the volume, the current one included (at least 2, so that the
     previous release stays for pods still running it and for rollback).
@@ -495,6 +503,7 @@ def sync_code(
         appdir.makedirs(RELEASES)
         previous = deployed_commit(appdir)
         releases = list_releases(appdir)
+        protected = set(protect) | {new}
 
         def result(
             mode: SyncMode,
@@ -532,9 +541,12 @@ def sync_code(
 
         kept = [r for r in releases if r.commit == new]
         if kept:
-            _switch(appdir, releases, kept[0].path)
-            log(f"code {name}: release {new[:12]} is still on the volume: switched back to it")
-            _prune(appdir, keep, grace_seconds, log, name)
+            if switch:
+                _switch(appdir, releases, kept[0].path)
+                log(f"code {name}: release {new[:12]} is still on the volume: switched back to it")
+            else:
+                log(f"code {name}: release {new[:12]} is still on the volume")
+            _prune(appdir, keep, grace_seconds, log, name, protected)
             return result(
                 "incremental",
                 files_written=0,
@@ -556,7 +568,7 @@ def sync_code(
         base: Tree = {}
         recycled: Release | None = None
         if prev_tree is not None:
-            others = [r for r in releases if not r.current]
+            others = [r for r in releases if not r.current and r.commit not in protected]
             if len(releases) >= keep and others and repo.has(others[0].commit):
                 if _retired_long_enough(others[0], grace_seconds):
                     recycled = others[0]
@@ -602,7 +614,8 @@ def sync_code(
             # An incomplete directory under the final name (no manifest): not a release.
             appdir.delete(release_path(new), recursive=True)
         appdir.rename(building, release_path(new))
-        _switch(appdir, releases, release_path(new))
+        if switch:
+            _switch(appdir, releases, release_path(new))
         res = result(
             "full" if fallback else "incremental",
             files_written=len(plan.writes) + len(plan.symlinks),
@@ -612,11 +625,11 @@ def sync_code(
             files_total=len(target),
         )
         log(
-            f"code {name}: current -> {new[:12]}: wrote {res.files_written} files "
-            f"({res.bytes_written} bytes), linked {res.files_linked} unchanged, "
-            f"in {res.seconds:.1f}s"
+            f"code {name}: {'current -> ' if switch else 'release '}{new[:12]}: wrote "
+            f"{res.files_written} files ({res.bytes_written} bytes), linked "
+            f"{res.files_linked} unchanged, in {res.seconds:.1f}s"
         )
-        _prune(appdir, keep, grace_seconds, log, name)
+        _prune(appdir, keep, grace_seconds, log, name, protected)
         return res
     finally:
         repo.close()
@@ -699,11 +712,16 @@ def _execute(
 
 
 def _prune(
-    appdir: AppDirectory, keep: int, grace_seconds: float, log: Callable[[str], None], app: str
+    appdir: AppDirectory,
+    keep: int,
+    grace_seconds: float,
+    log: Callable[[str], None],
+    app: str,
+    protected: set[str],
 ) -> None:
-    """Delete the oldest releases beyond keep; the current one always stays."""
+    """Delete the oldest releases beyond keep; the current one and PROTECTED ones always stay."""
     releases = list_releases(appdir)
-    others = [r for r in releases if not r.current]
+    others = [r for r in releases if not r.current and r.commit not in protected]
     excess = len(releases) - keep
     for release in others[: max(0, excess)]:
         if not _retired_long_enough(release, grace_seconds):

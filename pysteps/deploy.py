@@ -24,11 +24,14 @@ from pysteps.plan import (
     BuildImage,
     CreateWorkload,
     EnsureService,
+    JudgeRollout,
     Notify,
     Plan,
     RegisterRoute,
     RestartPods,
+    ResumeRollout,
     RollingUpdate,
+    SwitchCode,
     SyncCode,
     desired_image,
     plan_deploy,
@@ -83,7 +86,16 @@ class CodeService(Protocol):
 
     def deployed_commit(self, path: str) -> str | None: ...
 
-    def sync(self, path: str, repo: Path, commit: str, keep: int) -> CodeSyncLike: ...
+    def sync(
+        self,
+        path: str,
+        repo: Path,
+        commit: str,
+        keep: int,
+        *,
+        switch: bool = True,
+        protect: Sequence[str] = (),
+    ) -> CodeSyncLike: ...
 
     def switch(self, path: str, commit: str) -> None: ...
 
@@ -178,9 +190,11 @@ class DeployEngine:
         workload = self.workloads.observe(ns, name)
         service = self.workloads.observe_service(ns, name)
         code_commit = None
+        code_releases = None
         digest = None
         if spec.mode == "code":
             code_commit = self.services.code.deployed_commit(spec.code_path)
+            code_releases = tuple(self.services.code.releases(spec.code_path))
         elif spec.image:
             digest = self.services.images.remote_digest(spec.image, release.commit)
         route = None
@@ -188,7 +202,15 @@ class DeployEngine:
         if routes.observable:
             found = routes.get(ns, name)
             route = ObservedRoute(found.domains, found.upstreams) if found else None
-        return Observed(workload, service, code_commit, digest, route, routes.observable)
+        return Observed(
+            workload,
+            service,
+            code_commit,
+            digest,
+            route,
+            routes.observable,
+            code_releases=code_releases,
+        )
 
     # Deploy -------------------------------------------------------------------------
 
@@ -272,7 +294,6 @@ class DeployEngine:
     ) -> None:
         image = desired_image(spec, observed)
         code_volume = self.code_volume(spec)
-        synced_from: str | None = None
         pending = [a for a in plan.actions if not isinstance(a, Notify)]
         for index, action in enumerate(pending):
             self.say(f"- {action.describe()}")
@@ -292,10 +313,15 @@ class DeployEngine:
                     result.image = image
                     self.say(f"  image {image}" + ("" if built.built else " (already built)"))
                 elif isinstance(action, SyncCode):
+                    # Only written: pods move to it with the rollout; `current` after it.
                     sync = self.services.code.sync(
-                        action.path, options.repo, release.commit, spec.code.keep
+                        action.path,
+                        options.repo,
+                        release.commit,
+                        spec.code.keep,
+                        switch=False,
+                        protect=observed.workload.code_commits if observed.workload else (),
                     )
-                    synced_from = action.previous
                     self.say(
                         f"  {sync.mode} sync: {sync.files_written} files, "
                         f"{sync.bytes_written} bytes written"
@@ -311,8 +337,18 @@ class DeployEngine:
                         restore_on_failure=options.rollback,
                     )
                     if not outcome.ok:
-                        self._rollout_failed(action, outcome, spec, synced_from, options, result)
+                        self._rollout_failed(action, outcome, spec, options, result)
                     self.say(f"  {outcome.message}")
+                elif isinstance(action, (ResumeRollout, JudgeRollout)):
+                    if isinstance(action, ResumeRollout):
+                        outcome = self.workloads.resume(spec, options.rollback)
+                    else:
+                        outcome = self.workloads.judge(spec, options.rollback)
+                    if not outcome.ok:
+                        self._rollout_failed(action, outcome, spec, options, result)
+                    self.say(f"  {outcome.message}")
+                elif isinstance(action, SwitchCode):
+                    self._switch_code(action, spec, options, result)
                 elif isinstance(action, EnsureService):
                     svc = self.workloads.ensure_service(spec)
                     result.node_ports = svc.node_ports()
@@ -333,7 +369,6 @@ class DeployEngine:
         action: Action,
         outcome: RolloutOutcome,
         spec: AppSpec,
-        synced_from: str | None,
         options: DeployOptions,
         result: DeployResult,
     ) -> None:
@@ -342,20 +377,19 @@ class DeployEngine:
             self.say(f"  {line}")
         result.report = outcome.report.to_dict()
         if options.rollback:
-            self._roll_back_after_failure(action, spec, synced_from, result)
+            self._roll_back_after_failure(action, outcome, spec, result)
         else:
+            # Noted on the revision, so a rerun judges it again instead of calling it done.
+            self.workloads.mark_failed(spec, outcome.message)
             self.say("left as it is (--no-rollback)")
         cls = RolloutTimeout if outcome.timed_out else RolloutFailed
         suffix = "; rolled back" if result.rolled_back else ""
         raise cls(f"{spec.namespace}/{spec.name}: {outcome.message}{suffix}")
 
     def _roll_back_after_failure(
-        self, action: Action, spec: AppSpec, synced_from: str | None, result: DeployResult
+        self, action: Action, outcome: RolloutOutcome, spec: AppSpec, result: DeployResult
     ) -> None:
         self.say.heading("Rolling back")
-        if synced_from:
-            self.services.code.switch(spec.code_path, synced_from)
-            self.say(f"code switched back to {synced_from[:12]}")
         if isinstance(action, CreateWorkload):
             self.say(
                 f"first deploy of {spec.name}: no earlier revision; the workload is left for "
@@ -363,16 +397,71 @@ class DeployEngine:
             )
             return
         if spec.kind == "Deployment":
-            outcome = self.workloads.rollback(
-                spec.namespace, spec.name, spec.rollout.timeout_seconds
-            )
-            self.say(f"  {outcome.message}")
-            if not outcome.ok:
-                self.say.error(f"the rollback did not finish either: {outcome.message}")
+            target = self.workloads.rollback_target(spec.namespace, spec.name, None)
+            missing = self._missing_release(spec, target.code_commit)
+            if missing:
+                self.say.error(f"not rolled back: {missing}")
                 return
+            back = self.workloads.rollback(
+                spec.namespace, spec.name, spec.rollout.timeout_seconds, target=target
+            )
+            self.say(f"  {back.message}")
+            if not back.ok:
+                self.say.error(f"the rollback did not finish either: {back.message}")
+                return
+        elif outcome.rolled_back:
+            self.say("the last revision that rolled out was scaled back, the failed one removed")
         else:
-            self.say("old ReplicationController scaled back, new one removed")
+            self.say.error("the earlier revision was not restored (see above)")
+            return
         result.rolled_back = True
+        self._align_current(spec)
+
+    def _missing_release(self, spec: AppSpec, commit: str | None) -> str | None:
+        """Why a revision naming code release COMMIT cannot come back, or None when it can."""
+        if spec.mode != "code" or commit is None:
+            return None
+        if commit in self.services.code.releases(spec.code_path):
+            return None
+        return (
+            f"release {commit[:12]} is no longer on the volume ({spec.code_path}); "
+            f"deploy commit {commit[:12]} again to rebuild it"
+        )
+
+    def _align_current(self, spec: AppSpec) -> None:
+        """After a rollback, point `current` at the release the workload's pods run."""
+        if spec.mode != "code":
+            return
+        wl = self.workloads.observe(spec.namespace, spec.name)
+        commit = wl.code_commit if wl else None
+        if commit and self.services.code.deployed_commit(spec.code_path) != commit:
+            self.services.code.switch(spec.code_path, commit)
+            self.say(f"code: current switched back to {commit[:12]}, the workload's release")
+
+    def _switch_code(
+        self, action: SwitchCode, spec: AppSpec, options: DeployOptions, result: DeployResult
+    ) -> None:
+        """Move `current`; when pods read it (restart: none), judge the app and undo on failure."""
+        self.services.code.switch(action.path, action.commit)
+        self.say(f"  current -> {action.commit[:12]}")
+        if not action.live:
+            return
+        outcome = self.workloads.judge_serving(spec)
+        if outcome.ok:
+            self.say(f"  {outcome.message}")
+            return
+        self.say.error(f"the app is not serving after the switch: {outcome.message}")
+        for line in outcome.report.lines():
+            self.say(f"  {line}")
+        result.report = outcome.report.to_dict()
+        if options.rollback and action.previous:
+            self.services.code.switch(action.path, action.previous)
+            self.say(f"code switched back to {action.previous[:12]}")
+            result.rolled_back = True
+        else:
+            self.say("left as it is" + (" (--no-rollback)" if not options.rollback else ""))
+        suffix = "; rolled back" if result.rolled_back else ""
+        raise RolloutFailed(f"{spec.namespace}/{spec.name}: {outcome.message}{suffix}")
 
     def _route(self, spec: AppSpec, action: RegisterRoute) -> Route:
         svc = self.workloads.observe_service(spec.namespace, spec.name)

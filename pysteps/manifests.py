@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pysteps.codesync import release_path
 from pysteps.spec import AppSpec
 
 MANAGED_BY = "pysteps"
@@ -50,7 +51,26 @@ def selector_labels(spec: AppSpec) -> dict[str, str]:
     return {LABEL_NAME: spec.name, LABEL_MANAGED_BY: MANAGED_BY}
 
 
-def _container(spec: AppSpec, image: str) -> dict[str, Any]:
+def pinned_release(spec: AppSpec, code_commit: str | None) -> str | None:
+    """The release a code-mode pod template names, or None when pods follow `current`.
+
+    Apps restarted on a code change (code.restart: rolling) are pinned: the template mounts
+    `releases/<commit>`, so rollouts, rollbacks and restarts move code and pods together.
+    Apps that reload their code themselves (restart: none) read `current`.
+    """
+    if spec.mode == "code" and spec.code.restart == "rolling" and code_commit:
+        return code_commit
+    return None
+
+
+def template_code_commit(template: dict[str, Any]) -> str | None:
+    """The code release a pod template names (pinned code-mode apps); else None."""
+    annotations = template.get("metadata", {}).get("annotations") or {}
+    commit = annotations.get(ANN_CODE_COMMIT)
+    return str(commit) if commit else None
+
+
+def _container(spec: AppSpec, image: str, pinned: str | None = None) -> dict[str, Any]:
     res = spec.resources
     container: dict[str, Any] = {
         "name": spec.name,
@@ -79,17 +99,25 @@ def _container(spec: AppSpec, image: str) -> dict[str, Any]:
     if spec.mode == "code":
         # Read-only: releases share unchanged files through hard links, so a pod writing
         # into its code would change older releases too.
-        mount: dict[str, Any] = {"name": "code", "mountPath": CODE_MOUNT_PATH, "readOnly": True}
+        # Pinned: the release itself is mounted where unpinned pods find `current`, so the
+        # app sees the same path either way.
+        mount_path = f"{CODE_MOUNT_PATH}/current" if pinned else CODE_MOUNT_PATH
+        mount: dict[str, Any] = {"name": "code", "mountPath": mount_path, "readOnly": True}
         if spec.code.mount == "pvc":
             # The claim holds the whole volume (a hostPath PV of /mnt/<volume>, or a CSI
             # volume: Kubernetes 1.26 removed the in-tree GlusterFS plugin); use the app's part.
-            mount["subPath"] = spec.code_path
+            mount["subPath"] = _code_subdir(spec, pinned)
         container["volumeMounts"] = [mount]
         container["workingDir"] = f"{CODE_MOUNT_PATH}/current"
     return container
 
 
-def _code_volume(spec: AppSpec, volume_name: str) -> dict[str, Any]:
+def _code_subdir(spec: AppSpec, pinned: str | None) -> str:
+    """The directory of the volume that pods mount: the pinned release, or the app's directory."""
+    return f"{spec.code_path}/{release_path(pinned)}" if pinned else spec.code_path
+
+
+def _code_volume(spec: AppSpec, volume_name: str, pinned: str | None = None) -> dict[str, Any]:
     if spec.code.mount == "pvc":
         return {
             "name": "code",
@@ -98,7 +126,10 @@ def _code_volume(spec: AppSpec, volume_name: str) -> dict[str, Any]:
     root = spec.code.host_mount_root.rstrip("/")
     return {
         "name": "code",
-        "hostPath": {"path": f"{root}/{volume_name}/{spec.code_path}", "type": "Directory"},
+        "hostPath": {
+            "path": f"{root}/{volume_name}/{_code_subdir(spec, pinned)}",
+            "type": "Directory",
+        },
     }
 
 
@@ -107,17 +138,16 @@ def pod_template(
 ) -> dict[str, Any]:
     """The pod template both workload kinds share."""
     annotations: dict[str, str] = {}
-    # Pods follow the code only through a restart, so the deployed code commit is part
-    # of the template when the app asks for rolling restarts.
-    if spec.mode == "code" and spec.code.restart == "rolling" and code_commit:
-        annotations[ANN_CODE_COMMIT] = code_commit
+    pinned = pinned_release(spec, code_commit)
+    if pinned:
+        annotations[ANN_CODE_COMMIT] = pinned
     pod_spec: dict[str, Any] = {
-        "containers": [_container(spec, image)],
+        "containers": [_container(spec, image, pinned)],
         "dnsPolicy": "ClusterFirst",
         "restartPolicy": "Always",
     }
     if spec.mode == "code":
-        pod_spec["volumes"] = [_code_volume(spec, code_volume or "code")]
+        pod_spec["volumes"] = [_code_volume(spec, code_volume or "code", pinned)]
     meta: dict[str, Any] = {"labels": dict(selector_labels(spec))}
     if annotations:
         meta["annotations"] = annotations

@@ -46,14 +46,40 @@ class BuildImage(Action):
 
 @dataclass(frozen=True)
 class SyncCode(Action):
+    """Write release COMMIT beside the others on the volume; `current` is not touched."""
+
     path: str
     commit: str
     previous: str | None
 
     def describe(self) -> str:
         if self.previous:
-            return f"update code in {self.path} from {self.previous[:12]} to {self.commit[:12]}"
-        return f"create {self.path} and copy code at {self.commit[:12]}"
+            return (
+                f"write release {self.commit[:12]} in {self.path} "
+                f"(incremental from {self.previous[:12]})"
+            )
+        return f"create {self.path} and write release {self.commit[:12]}"
+
+
+@dataclass(frozen=True)
+class SwitchCode(Action):
+    """Point the app's `current` at release COMMIT.
+
+    live: pods read `current` (code.restart: none), so this is the moment the release goes
+    live: it is judged by the app's readiness and switched back on failure. Otherwise pods
+    mount their own release and `current` only records what the workload serves.
+    """
+
+    path: str
+    commit: str
+    previous: str | None
+    live: bool
+
+    def describe(self) -> str:
+        what = f"switch current in {self.path} to {self.commit[:12]}"
+        if self.live:
+            return f"{what} (pods read it at once: judged by readiness, switched back on failure)"
+        return what
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,37 @@ class RestartPods(Action):
 
     def describe(self) -> str:
         return f"rolling restart of {self.kind} {self.name}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ResumeRollout(Action):
+    """The live revision is the desired one but its rollout never finished: finish it."""
+
+    kind: str
+    name: str
+    revision: int
+    state: str
+
+    def describe(self) -> str:
+        return (
+            f"finish the rollout of {self.kind} {self.name} revision {self.revision}: {self.state}"
+        )
+
+
+@dataclass(frozen=True)
+class JudgeRollout(Action):
+    """The live revision is the desired one but it failed: judge it again, finish or fail."""
+
+    kind: str
+    name: str
+    revision: int
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"judge {self.kind} {self.name} revision {self.revision} again "
+            f"(it failed: {self.reason})"
+        )
 
 
 @dataclass(frozen=True)
@@ -186,8 +243,7 @@ def plan_deploy(
         actions.append(
             BuildImage(spec.image, release.commit, spec.build.context, spec.build.dockerfile)
         )
-    code_changed = spec.mode == "code" and observed.code_commit != release.commit
-    if code_changed:
+    if spec.mode == "code" and not _release_on_volume(observed, release.commit):
         actions.append(SyncCode(spec.code_path, release.commit, observed.code_commit))
 
     if wl is None:
@@ -203,20 +259,32 @@ def plan_deploy(
                 reasons.append(f"image {_short_image(wl.image)} -> {_short_image(image)}")
             if wl.replicas != spec.replicas:
                 reasons.append(f"replicas {wl.replicas} -> {spec.replicas}")
-            restart_for_code = code_changed and spec.code.restart == "rolling"
-            if restart_for_code and not reasons and wl.code_commit != release.commit:
+            # Pinned code-mode pods name their release: new code means new pods.
+            restart_for_code = (
+                manifests.pinned_release(spec, release.commit) is not None
+                and wl.code_commit != release.commit
+            )
+            if restart_for_code and not reasons:
                 old = (wl.code_commit or "none")[:12]
-                actions.append(
-                    RestartPods(
-                        spec.kind, spec.name, f"code {old} -> {release.short} on the volume"
-                    )
-                )
+                actions.append(RestartPods(spec.kind, spec.name, f"code {old} -> {release.short}"))
             else:
                 if restart_for_code:
                     reasons.append(f"code -> {release.short}")
                 if not reasons:
                     reasons.append("pod template changed (resources, env, ports or probe)")
                 actions.append(RollingUpdate(spec.kind, spec.name, image, tuple(reasons)))
+        elif wl.rollout.state == "failed":
+            # The desired revision is live but failed (left by --no-rollback, or the
+            # controller gave up since): a rerun must not call that success.
+            actions.append(JudgeRollout(spec.kind, spec.name, wl.revision, wl.rollout.message))
+        elif not wl.rollout.finished:
+            # Interrupted (SIGTERM, a killed job) before the rollout was judged: finish it.
+            state = wl.rollout.message or "not marked rolled out"
+            actions.append(ResumeRollout(spec.kind, spec.name, wl.revision, state))
+
+    if spec.mode == "code" and observed.code_commit != release.commit:
+        live = manifests.pinned_release(spec, release.commit) is None
+        actions.append(SwitchCode(spec.code_path, release.commit, observed.code_commit, live))
 
     ports = manifests.service_ports(spec)
     if observed.service is None:
@@ -235,6 +303,12 @@ def plan_deploy(
         actions.append(Notify(tuple(spec.mail.to), tuple(spec.mail.cc)))
 
     return Plan(spec.name, spec.namespace, spec.mode, spec.kind, release.commit, tuple(actions))
+
+
+def _release_on_volume(observed: Observed, commit: str) -> bool:
+    if observed.code_releases is None:  # not read: trust the `current` record alone
+        return observed.code_commit == commit
+    return commit in observed.code_releases
 
 
 def _short_image(image: str | None) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pysteps.clients.kube import KubeApi
+from pysteps.state import RolloutStatus
 
 # Waiting reasons that no amount of waiting cures (krane calls such pods "doomed").
 DOOMED_REASONS = {
@@ -23,6 +24,10 @@ DOOMED_REASONS = {
     "RunContainerError",
 }
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# Marks pysteps writes on a revision (ReplicaSet or ReplicationController): it became
+# available (rollbacks return only to such), or it was judged failed and left (--no-rollback).
+ANN_ROLLED_OUT = "pysteps.io/rolled-out"
+ANN_ROLLOUT_FAILED = "pysteps.io/rollout-failed"
 _WORKLOAD_KINDS = {"Pod", "ReplicaSet", "Deployment", "ReplicationController"}
 
 Log = Callable[[str], None]
@@ -105,6 +110,8 @@ class RolloutOutcome:
     message: str
     timed_out: bool = False
     report: FailureReport = field(default_factory=FailureReport)
+    # Set by rollouts that undo themselves on failure (ReplicationControllers).
+    rolled_back: bool = False
 
 
 def deployment_verdict(dep: dict[str, Any]) -> Verdict:
@@ -128,6 +135,62 @@ def deployment_verdict(dep: dict[str, Any]) -> Verdict:
     if available < updated:
         return Verdict("waiting", f"{available} of {updated} updated replicas available")
     return Verdict("done", f"{available} of {want} replicas available")
+
+
+def deployment_status(
+    dep: dict[str, Any], newest_rs: dict[str, Any] | None, rs_known: bool = True
+) -> RolloutStatus:
+    """How far a Deployment's live revision got, from the Deployment and its newest ReplicaSet.
+
+    RS_KNOWN False (a listing without ReplicaSets) leaves the marks unknown: taken as present.
+    """
+    verdict = deployment_verdict(dep)
+    marks = _marks(newest_rs)
+    rolled_out = ANN_ROLLED_OUT in marks or not rs_known
+    failed_note = marks.get(ANN_ROLLOUT_FAILED)
+    if verdict.state == "failed":
+        return RolloutStatus("failed", verdict.message, rolled_out)
+    if verdict.state == "waiting":
+        if failed_note:
+            return RolloutStatus("failed", f"{failed_note} (now {verdict.message})", rolled_out)
+        return RolloutStatus("progressing", verdict.message, rolled_out)
+    return RolloutStatus("done", verdict.message, rolled_out)
+
+
+def controllers_status(
+    rcs: list[dict[str, Any]], revision_of: Callable[[dict[str, Any]], int], want: int
+) -> RolloutStatus:
+    """How far a client-side ReplicationController rollout got; RCS oldest revision first.
+
+    Done means the newest controller holds every desired replica and no older one holds any.
+    Its readiness was checked before pysteps marked it rolled out; without that mark the
+    status field (which lags) must show every replica ready.
+    """
+    live = rcs[-1]
+    marks = _marks(live)
+    rolled_out = ANN_ROLLED_OUT in marks
+    revision = revision_of(live)
+    have = int(live["spec"].get("replicas", 0))
+    ready = int(live.get("status", {}).get("readyReplicas", 0) or 0)
+    old = sum(int(rc["spec"].get("replicas", 0)) for rc in rcs[:-1])
+    if have == want and old == 0 and (rolled_out or ready >= want):
+        return RolloutStatus(
+            "done", f"{want} of {want} replicas on revision {revision}", rolled_out
+        )
+    message = (
+        f"revision {revision} has {have} of {want} replicas ({ready} ready), "
+        f"older revisions still have {old}"
+    )
+    failed_note = marks.get(ANN_ROLLOUT_FAILED)
+    if failed_note:
+        return RolloutStatus("failed", f"{failed_note} (now {message})", rolled_out)
+    return RolloutStatus("progressing", message, rolled_out)
+
+
+def _marks(obj: dict[str, Any] | None) -> dict[str, str]:
+    if obj is None:
+        return {}
+    return dict(obj.get("metadata", {}).get("annotations") or {})
 
 
 def pod_problems(pods: Iterable[dict[str, Any]]) -> list[PodProblem]:

@@ -6,6 +6,25 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class RolloutStatus:
+    """How far the live revision got: the truth a rerun starts from.
+
+    state: "done" (every desired replica ready on the live revision, no old one left),
+    "progressing" (unfinished: still rolling, or its deploy was interrupted), or "failed"
+    (the controller gave up, ProgressDeadlineExceeded, or pysteps judged it failed and left it).
+    rolled_out: the live revision carries pysteps' rolled-out mark (rollbacks return only to such).
+    """
+
+    state: str = "done"
+    message: str = ""
+    rolled_out: bool = True
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "done" and self.rolled_out
+
+
+@dataclass(frozen=True)
 class ObservedWorkload:
     """The app's live workload: a Deployment, or the newest of its ReplicationControllers."""
 
@@ -20,6 +39,9 @@ class ObservedWorkload:
     revision: int = 0
     # Every ReplicationController of the app (name, replicas), newest last; empty for Deployments.
     controllers: tuple[tuple[str, int], ...] = ()
+    rollout: RolloutStatus = field(default_factory=RolloutStatus)
+    # Code mode: every release commit a kept revision's pod template names (pruning keeps them).
+    code_commits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,3 +75,5 @@ class Observed:
     route: ObservedRoute | None = None
     route_known: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Code mode: the releases complete on the volume; None when not read.
+    code_releases: tuple[str, ...] | None = None

@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pysteps.clients.kube import KINDS, AlreadyExists, Conflict
+from pysteps.errors import PreconditionError
 
 _uid = itertools.count(1)
 
@@ -225,7 +226,9 @@ class FakeKube:
 
 def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
     for k, v in patch.items():
-        if isinstance(v, Mapping) and isinstance(target.get(k), dict):
+        if v is None:  # JSON merge patch: null removes the key
+            target.pop(k, None)
+        elif isinstance(v, Mapping) and isinstance(target.get(k), dict):
             _merge(target[k], v)
         else:
             target[k] = copy.deepcopy(v)
@@ -279,14 +282,27 @@ class FakeCode:
     def deployed_commit(self, path: str) -> str | None:
         return self.current.get(path)
 
-    def sync(self, path: str, repo: Path, commit: str, keep: int) -> FakeSync:
+    def sync(
+        self,
+        path: str,
+        repo: Path,
+        commit: str,
+        keep: int,
+        *,
+        switch: bool = True,
+        protect: Sequence[str] = (),
+    ) -> FakeSync:
         rels = self.releases_by_path.setdefault(path, [])
         if commit not in rels:
             rels.append(commit)
-        self.current[path] = commit
+        self.protected = tuple(protect)
+        if switch:
+            self.current[path] = commit
         return FakeSync("full" if len(rels) == 1 else "incremental", 1, 10)
 
     def switch(self, path: str, commit: str) -> None:
+        if commit not in self.releases_by_path.get(path, []):
+            raise PreconditionError(f"release {commit[:12]} is not on the volume")
         self.current[path] = commit
 
     def releases(self, path: str) -> list[str]:

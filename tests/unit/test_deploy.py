@@ -173,12 +173,19 @@ def test_code_mode_syncs_then_restarts_and_switches_back_on_failure(world):
     assert [a["type"] for a in second.plan][:2] == ["SyncCode", "RestartPods"]
     tmpl = world.deployment()["spec"]["template"]
     assert tmpl["metadata"]["annotations"]["pysteps.io/code-commit"] == C2
-    assert tmpl["spec"]["volumes"][0]["hostPath"]["path"] == "/mnt/gv-test/team-a/hello"
+    path = tmpl["spec"]["volumes"][0]["hostPath"]["path"]
+    assert path == f"/mnt/gv-test/team-a/hello/releases/{C2}"
     assert world.code.deployed_commit("team-a/hello") == C2
-    # a code change whose pods crash: the code goes back with the workload
-    with pytest.raises(RolloutFailed):
+    # a code change whose pods crash: `current` never moved, the workload comes back to C2
+    with pytest.raises(RolloutFailed, match="rolled back"):
         world.deploy(C3, **{**code, "runtime_image": "127.0.0.1:25000/runtime/crash:1"})
     assert world.code.deployed_commit("team-a/hello") == C2
+    tmpl = world.deployment()["spec"]["template"]
+    assert tmpl["metadata"]["annotations"]["pysteps.io/code-commit"] == C2
+    assert tmpl["spec"]["volumes"][0]["hostPath"]["path"].endswith(f"/releases/{C2}")
+    # the releases every kept revision names are protected from pruning
+    world.deploy(C3, **code)
+    assert set(world.code.protected) >= {C1, C2}
 
 
 def test_lock_held_by_another_deploy_is_named_and_nothing_changes(world):
@@ -223,26 +230,53 @@ def test_manual_rollback_refuses_to_return_to_a_revision_that_never_ran(world):
     assert not forced.ok  # --to-revision forces it, and it fails as it did
 
 
-def test_old_controllers_are_scaled_down_oldest_first():
-    from pysteps.workloads import Workloads
+def test_rerun_over_a_failed_revision_is_never_success(world):
+    world.deploy(C1)
+    good_image = world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+    broken = {"image": "127.0.0.1:25000/team/never-ready"}
+    with pytest.raises(RolloutFailed):
+        world.deploy(C2, rollback=False, **broken)
+    # the same deploy again: judged again, failed with the reason, still left as it is
+    with pytest.raises(RolloutFailed, match="progress deadline exceeded") as err:
+        world.deploy(C2, rollback=False, **broken)
+    assert err.value.exit_code == 1
+    assert "never-ready" in world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+    # and once rollback is allowed, the rerun rolls it back
+    with pytest.raises(RolloutFailed, match="rolled back"):
+        world.deploy(C2, **broken)
+    assert world.deployment()["spec"]["template"]["spec"]["containers"][0]["image"] == good_image
 
-    world = World()
-    kube = world.kube
-    for revision, replicas in ((1, 1), (2, 3)):  # a rollout interrupted half way
-        kube.create(
-            {
-                "kind": "ReplicationController",
-                "metadata": {"name": f"hello-r{revision}", "namespace": "team-a", "labels": {}},
-                "spec": {
-                    "replicas": replicas,
-                    "selector": {},
-                    "template": {"spec": {"containers": [{"image": "img:1"}]}},
-                },
-            }
-        )
-    Workloads(kube, world.console)._scale_down_old("team-a", {"hello-r1": 1, "hello-r2": 3}, 2)
-    replicas = {
+
+def test_rerun_over_a_failed_controller_revision_is_never_success(world):
+    rc = {"kind": "ReplicationController", "replicas": 2}
+    world.deploy(C1, **rc)
+    broken = {**rc, "image": "127.0.0.1:25000/team/crash"}
+    with pytest.raises(RolloutFailed):
+        world.deploy(C2, rollback=False, **broken)
+    with pytest.raises(RolloutFailed, match="revision 2 failed"):
+        world.deploy(C2, rollback=False, **broken)
+    with pytest.raises(RolloutFailed, match="rolled back"):
+        world.deploy(C2, **broken)
+    rcs = {
         r["metadata"]["name"]: r["spec"]["replicas"]
-        for r in kube.list("ReplicationController", "team-a")
+        for r in world.kube.list("ReplicationController", "team-a")
     }
-    assert replicas == {"hello-r1": 0, "hello-r2": 2}
+    assert rcs == {"hello-r1": 2}
+
+
+def test_code_switch_for_apps_that_reload_themselves_is_judged_and_undone(world):
+    code = {
+        "mode": "code",
+        "runtime_image": "127.0.0.1:25000/runtime/busybox:1",
+        "code": {"restart": "none"},
+        "readiness": None,
+    }
+    world.deploy(C1, **code)
+    assert world.code.deployed_commit("team-a/hello") == C1
+    # pods go unready after the switch (as broken code would make them)
+    for key, obj in world.kube.objects.items():
+        if key[0] == "Pod":
+            obj["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    with pytest.raises(RolloutFailed, match="after the switch; rolled back"):
+        world.deploy(C2, **code)
+    assert world.code.deployed_commit("team-a/hello") == C1

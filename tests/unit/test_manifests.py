@@ -29,10 +29,15 @@ def test_pod_template_has_platform_defaults():
 def test_code_is_mounted_read_only_from_the_volume():
     t = manifests.pod_template(code_spec(), "reg/runtime/java:17", "c" * 40, "gv0")
     c = t["spec"]["containers"][0]
-    assert c["volumeMounts"] == [{"name": "code", "mountPath": "/apps", "readOnly": True}]
+    # pinned: the pod mounts its own release where unpinned pods find `current`
+    assert c["volumeMounts"] == [{"name": "code", "mountPath": "/apps/current", "readOnly": True}]
+    assert c["workingDir"] == "/apps/current"
     assert c["workingDir"] == "/apps/current"
     assert t["spec"]["volumes"] == [
-        {"name": "code", "hostPath": {"path": "/mnt/gv0/default/shop", "type": "Directory"}}
+        {
+            "name": "code",
+            "hostPath": {"path": f"/mnt/gv0/default/shop/releases/{'c' * 40}", "type": "Directory"},
+        }
     ]
     assert t["metadata"]["annotations"] == {"pysteps.io/code-commit": "c" * 40}
 
@@ -40,7 +45,8 @@ def test_code_is_mounted_read_only_from_the_volume():
 def test_code_over_a_claim_uses_the_apps_subpath():
     spec = code_spec(code={"mount": "pvc", "claim_name": "apps", "path": "team/shop"})
     t = manifests.pod_template(spec, "reg/runtime/java:17", "c" * 40, "gv0")
-    assert t["spec"]["containers"][0]["volumeMounts"][0]["subPath"] == "team/shop"
+    mount = t["spec"]["containers"][0]["volumeMounts"][0]
+    assert mount["subPath"] == f"team/shop/releases/{'c' * 40}"
     assert t["spec"]["volumes"] == [
         {"name": "code", "persistentVolumeClaim": {"claimName": "apps"}}
     ]
@@ -49,6 +55,11 @@ def test_code_over_a_claim_uses_the_apps_subpath():
 def test_apps_that_reload_themselves_are_not_restarted_for_code():
     t = manifests.pod_template(code_spec(code={"restart": "none"}), "img:1", "c" * 40, "gv0")
     assert "annotations" not in t["metadata"]
+    # they follow `current`: the whole app directory is mounted, not one release
+    c = t["spec"]["containers"][0]
+    assert c["volumeMounts"] == [{"name": "code", "mountPath": "/apps", "readOnly": True}]
+    assert c["workingDir"] == "/apps/current"
+    assert t["spec"]["volumes"][0]["hostPath"]["path"] == "/mnt/gv0/default/shop"
 
 
 def test_replication_controller_selects_one_revision():

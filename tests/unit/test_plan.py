@@ -10,16 +10,25 @@ from pysteps.plan import (
     BuildImage,
     CreateWorkload,
     EnsureService,
+    JudgeRollout,
     Notify,
     RegisterRoute,
     RestartPods,
+    ResumeRollout,
     RollingUpdate,
+    SwitchCode,
     SyncCode,
     desired_template_hash,
     plan_deploy,
 )
 from pysteps.spec import build_spec
-from pysteps.state import Observed, ObservedRoute, ObservedService, ObservedWorkload
+from pysteps.state import (
+    Observed,
+    ObservedRoute,
+    ObservedService,
+    ObservedWorkload,
+    RolloutStatus,
+)
 
 COMMIT = "a" * 40
 OLD = "b" * 40
@@ -37,7 +46,14 @@ def make_spec(mode: str, kind: str, **extra):
     return build_spec(base)
 
 
-def live(spec, *, changed: bool, code_commit: str | None = None) -> Observed:
+def live(
+    spec,
+    *,
+    changed: bool,
+    code_commit: str | None = None,
+    rollout: RolloutStatus | None = None,
+    code_releases: tuple[str, ...] | None = None,
+) -> Observed:
     """The world after a successful deploy of COMMIT (or of OLD when CHANGED)."""
     commit = OLD if changed else COMMIT
     if spec.mode == "image":
@@ -59,6 +75,7 @@ def live(spec, *, changed: bool, code_commit: str | None = None) -> Observed:
         replicas=spec.replicas,
         ready_replicas=spec.replicas,
         code_commit=commit if spec.mode == "code" else None,
+        rollout=rollout or RolloutStatus(),
     )
     service = ObservedService(ports=(("http", 8080, 30080),))
     route = ObservedRoute(domains=tuple(spec.rendered_domains()), upstreams=("127.0.0.11:30080",))
@@ -69,6 +86,7 @@ def live(spec, *, changed: bool, code_commit: str | None = None) -> Observed:
         image_digest=digest,
         route=route,
         route_known=True,
+        code_releases=code_releases,
     )
 
 
@@ -96,17 +114,29 @@ CASES = [
     ),
     ("image", "ReplicationController", True, True, [BuildImage, RollingUpdate, RegisterRoute]),
     ("image", "ReplicationController", True, False, []),
-    ("code", "Deployment", False, True, [SyncCode, CreateWorkload, EnsureService, RegisterRoute]),
-    ("code", "Deployment", True, True, [SyncCode, RestartPods, RegisterRoute]),
+    (
+        "code",
+        "Deployment",
+        False,
+        True,
+        [SyncCode, CreateWorkload, SwitchCode, EnsureService, RegisterRoute],
+    ),
+    ("code", "Deployment", True, True, [SyncCode, RestartPods, SwitchCode, RegisterRoute]),
     ("code", "Deployment", True, False, []),
     (
         "code",
         "ReplicationController",
         False,
         True,
-        [SyncCode, CreateWorkload, EnsureService, RegisterRoute],
+        [SyncCode, CreateWorkload, SwitchCode, EnsureService, RegisterRoute],
     ),
-    ("code", "ReplicationController", True, True, [SyncCode, RestartPods, RegisterRoute]),
+    (
+        "code",
+        "ReplicationController",
+        True,
+        True,
+        [SyncCode, RestartPods, SwitchCode, RegisterRoute],
+    ),
     ("code", "ReplicationController", True, False, []),
 ]
 
@@ -145,19 +175,95 @@ def test_replica_change_is_a_rolling_update_with_reason():
     assert plan.actions[0].reasons == ("replicas 1 -> 3",)
 
 
-def test_code_change_without_restart_only_syncs():
+def test_code_change_without_restart_writes_then_switches_live():
     spec = make_spec("code", "Deployment", code={"restart": "none"})
     observed = live(spec, changed=False, code_commit=OLD)
     plan = plan_deploy(spec, Release(COMMIT), observed)
-    assert types(plan) == [SyncCode, RegisterRoute]
+    assert types(plan) == [SyncCode, SwitchCode, RegisterRoute]
     assert plan.actions[0].previous == OLD
+    switch = plan.actions[1]
+    assert switch.live and switch.previous == OLD and switch.commit == COMMIT
+
+
+def test_pinned_code_switches_current_only_after_the_rollout():
+    spec = make_spec("code", "Deployment")
+    plan = plan_deploy(spec, Release(COMMIT), live(spec, changed=True))
+    kinds = types(plan)
+    assert kinds.index(SwitchCode) > kinds.index(RestartPods)
+    assert not plan.actions[kinds.index(SwitchCode)].live
+
+
+def test_release_already_on_the_volume_is_not_written_again():
+    # A rollout interrupted after its release was written: only the rollout and the switch.
+    spec = make_spec("code", "Deployment")
+    observed = live(spec, changed=True, code_releases=(OLD, COMMIT))
+    assert types(plan_deploy(spec, Release(COMMIT), observed)) == [
+        RestartPods,
+        SwitchCode,
+        RegisterRoute,
+    ]
+
+
+def test_current_left_behind_by_an_interrupted_run_is_switched_alone():
+    spec = make_spec("code", "Deployment")
+    observed = live(spec, changed=False, code_commit=OLD, code_releases=(OLD, COMMIT))
+    assert types(plan_deploy(spec, Release(COMMIT), observed)) == [SwitchCode, RegisterRoute]
+
+
+ROLLOUT_STATES = [
+    # kind, changed, live rollout status, expected action types
+    ("Deployment", False, RolloutStatus("done", "2 of 2 available", True), []),
+    (
+        "Deployment",
+        False,
+        RolloutStatus("progressing", "1 of 2 updated replicas available", False),
+        [ResumeRollout, RegisterRoute],
+    ),
+    # finished while nobody watched (killed before the mark): confirmed and marked
+    ("Deployment", False, RolloutStatus("done", "2 of 2", False), [ResumeRollout, RegisterRoute]),
+    (
+        "Deployment",
+        False,
+        RolloutStatus("failed", "progress deadline exceeded", False),
+        [JudgeRollout, RegisterRoute],
+    ),
+    # a new commit over a failed revision: a new rollout supersedes it
+    (
+        "Deployment",
+        True,
+        RolloutStatus("failed", "progress deadline exceeded", False),
+        [BuildImage, RollingUpdate, RegisterRoute],
+    ),
+    ("ReplicationController", False, RolloutStatus("done", "", True), []),
+    (
+        "ReplicationController",
+        False,
+        RolloutStatus("progressing", "revision 2 has 2 of 3 replicas", False),
+        [ResumeRollout, RegisterRoute],
+    ),
+    (
+        "ReplicationController",
+        False,
+        RolloutStatus("failed", "CrashLoopBackOff", False),
+        [JudgeRollout, RegisterRoute],
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "changed", "status", "expected"), ROLLOUT_STATES)
+def test_decision_table_rollout_state(kind, changed, status, expected):
+    spec = make_spec("image", kind)
+    plan = plan_deploy(spec, Release(COMMIT), live(spec, changed=changed, rollout=status))
+    assert types(plan) == expected
+    if expected and expected[0] in (ResumeRollout, JudgeRollout):
+        assert status.message in plan.actions[0].describe() or not status.message
 
 
 def test_code_and_spec_change_together_roll_once():
     spec = make_spec("code", "Deployment")
     observed = live(spec, changed=True)
     plan = plan_deploy(make_spec("code", "Deployment", replicas=2), Release(COMMIT), observed)
-    assert types(plan) == [SyncCode, RollingUpdate, RegisterRoute]
+    assert types(plan) == [SyncCode, RollingUpdate, SwitchCode, RegisterRoute]
     assert plan.actions[1].reasons == ("replicas 1 -> 2", f"code -> {COMMIT[:12]}")
 
 
