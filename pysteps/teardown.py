@@ -42,30 +42,44 @@ def rollback_app(
     to_revision: int | None,
     timeout: float,
 ) -> RolloutOutcome:
-    """Roll the workload back; in code mode switch the code to the matching release too."""
+    """Roll the workload back; in code mode the code comes back with it.
+
+    Pinned apps (code.restart: rolling) name their release in the pod template, so the
+    revision brings its own code; its release must still be on the volume, or nothing is
+    changed. Apps that read `current` (restart: none) go back one release on the volume.
+    """
     workloads = Workloads(services.kube, log)
-    before = workloads.observe(namespace, name)
-    if before is None:
+    if workloads.observe(namespace, name) is None:
         raise PreconditionError(f"{namespace}/{name}: no such app")
     dep_or_rc = _workload_object(services, namespace, name)
     ann = dep_or_rc["metadata"].get("annotations") or {}
     code_mode = ann.get(ANN_MODE) == "code"
-    outcome = workloads.rollback(namespace, name, timeout, to_revision)
-    if code_mode and outcome.ok:
-        after = workloads.observe(namespace, name)
-        code_path = ann.get(ANN_CODE_PATH, name)
-        target = after.code_commit if after else None
-        if target is None:
-            # Apps that reload themselves carry no code commit in the pod template:
+    code_path = ann.get(ANN_CODE_PATH, name)
+    target = workloads.rollback_target(namespace, name, to_revision)
+    code_target = None
+    if code_mode:
+        releases = services.code.releases(code_path)
+        code_target = target.code_commit
+        if code_target is not None and code_target not in releases:
+            raise PreconditionError(
+                f"{namespace}/{name}: revision {target.number} runs code release "
+                f"{code_target[:12]}, which is no longer on volume {services.code.volume} "
+                f"({code_path}); nothing was changed. Deploy commit {code_target[:12]} again "
+                "to rebuild it"
+            )
+        if code_target is None:
+            # Apps that reload themselves carry no release in the pod template:
             # go back one release on the volume.
-            releases = services.code.releases(code_path)
             current = services.code.deployed_commit(code_path)
             older = releases[: releases.index(current)] if current in releases else []
             if not older:
                 raise PreconditionError(f"{namespace}/{name}: no earlier code release to return to")
-            target = older[-1]
-        services.code.switch(code_path, target)
-        log(f"code of {name} switched to {target[:12]}")
+            code_target = older[-1]
+    outcome = workloads.rollback(namespace, name, timeout, target=target)
+    if code_target is not None and outcome.ok:
+        if services.code.deployed_commit(code_path) != code_target:
+            services.code.switch(code_path, code_target)
+        log(f"code of {name} switched to {code_target[:12]}")
     return outcome
 
 
