@@ -274,3 +274,29 @@ def test_unreachable_volume_gives_a_clear_error(testbed, tmp_path, volume, port)
     assert "\n" not in message
     assert (volume or real_volume) in message and host in message
     assert "gluster volume status" in message
+
+
+def test_protected_releases_survive_keep_on_the_volume(appdir, repo):
+    """Releases named by the workload's kept revisions stay, whatever keep says."""
+    commits = []
+    for i in range(4):
+        repo.write("app/mod0.py", f"N = {i}\n")
+        commits.append(repo.commit(f"v{i}"))
+        codesync.sync_code(
+            appdir,
+            repo.path,
+            commits[-1],
+            keep=2,
+            grace_seconds=0,
+            log=lambda _: None,
+            switch=i < 3,  # the last one written beside the others, `current` left alone
+            protect=[commits[0]],
+        )
+    assert [r.commit for r in codesync.list_releases(appdir)] == [
+        commits[0],
+        commits[2],
+        commits[3],
+    ]
+    assert codesync.deployed_commit(appdir) == commits[2]
+    for r in codesync.list_releases(appdir):
+        assert volume_snapshot(appdir, r.path) == repo.snapshot(r.commit)

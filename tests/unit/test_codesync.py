@@ -319,3 +319,31 @@ def test_release_without_retired_mark_counts_as_retired_when_the_next_was_deploy
     appdir.delete(f"releases/{c1}.retired")
     old, new = codesync.list_releases(appdir)
     assert old.retired_at == new.deployed_at
+
+
+def test_release_is_written_without_moving_current(repo):
+    # Pinned apps: pods mount their own release; `current` moves only after the rollout.
+    appdir = MemoryStorage().app_dir("shop")
+    c1 = repo.commit("v1")
+    sync(appdir, repo, c1)
+    repo.write("app/main.py", "print('v2')\n")
+    c2 = repo.commit("v2")
+    res, lines = sync(appdir, repo, c2, switch=False)
+    assert res.mode == "incremental"
+    assert codesync.deployed_commit(appdir) == c1
+    assert volume_snapshot(appdir, "current") == repo.snapshot(c1)
+    assert volume_snapshot(appdir, f"releases/{c2}") == repo.snapshot(c2)
+    codesync.switch_release(appdir, c2)
+    assert codesync.deployed_commit(appdir) == c2
+
+
+def test_releases_the_workload_still_names_are_never_pruned_or_recycled(repo):
+    appdir = MemoryStorage().app_dir("shop")
+    commits = []
+    for i in range(5):
+        repo.write("app/main.py", f"print({i})\n")
+        commits.append(repo.commit(f"v{i}"))
+        sync(appdir, repo, commits[-1], keep=2, grace_seconds=0, protect=[commits[0]])
+    kept = [r.commit for r in codesync.list_releases(appdir)]
+    assert kept == [commits[0], commits[4]]  # protected counts towards keep, and stays
+    assert volume_snapshot(appdir, f"releases/{commits[0]}") == repo.snapshot(commits[0])
