@@ -238,7 +238,8 @@ def test_code_mode_sync_restart_and_rollback(bed, tmp_path):
     assert "incremental sync" in out.stderr
     dep = bed.kget("deployment", "hello-code")
     assert dep["spec"]["template"]["metadata"]["annotations"]["pysteps.io/code-commit"] == v2
-    assert dep["spec"]["template"]["spec"]["volumes"][0]["hostPath"]["path"].endswith(f"/{path}")
+    volume_path = dep["spec"]["template"]["spec"]["volumes"][0]["hostPath"]["path"]
+    assert volume_path.endswith(f"/{path}/releases/{v2}")
     out = bed.cli("rollback", "hello-code", "-n", bed.namespace)
     assert out.returncode == 0, out.stderr
     assert f"code of hello-code switched to {first['commit'][:12]}" in out.stderr

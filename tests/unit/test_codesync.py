@@ -328,7 +328,7 @@ def test_release_is_written_without_moving_current(repo):
     sync(appdir, repo, c1)
     repo.write("app/main.py", "print('v2')\n")
     c2 = repo.commit("v2")
-    res, lines = sync(appdir, repo, c2, switch=False)
+    res, _ = sync(appdir, repo, c2, switch=False)
     assert res.mode == "incremental"
     assert codesync.deployed_commit(appdir) == c1
     assert volume_snapshot(appdir, "current") == repo.snapshot(c1)
