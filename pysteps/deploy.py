@@ -16,7 +16,7 @@ from pysteps.clients.kube import KubeApi
 from pysteps.clients.mail import Mail, Notifier
 from pysteps.clients.routes import Route, RouteRegistry
 from pysteps.console import Console
-from pysteps.errors import PystepsError, RolloutFailed, RolloutTimeout
+from pysteps.errors import PreconditionError, PystepsError, RolloutFailed, RolloutTimeout
 from pysteps.lock import DeployLock
 from pysteps.manifests import Release, selector_labels
 from pysteps.plan import (
@@ -176,6 +176,8 @@ class DeployEngine:
         self.say = console
         self.workloads = Workloads(services.kube, console)
         self.last_result: DeployResult | None = None
+        # code.restart: none: the switch that put new code live in this deploy, if any.
+        self._live_switch: SwitchCode | None = None
 
     # Observe ------------------------------------------------------------------------
 
@@ -294,6 +296,7 @@ class DeployEngine:
     ) -> None:
         image = desired_image(spec, observed)
         code_volume = self.code_volume(spec)
+        self._live_switch = None
         pending = [a for a in plan.actions if not isinstance(a, Notify)]
         for index, action in enumerate(pending):
             self.say(f"- {action.describe()}")
@@ -390,6 +393,11 @@ class DeployEngine:
         self, action: Action, outcome: RolloutOutcome, spec: AppSpec, result: DeployResult
     ) -> None:
         self.say.heading("Rolling back")
+        live = self._live_switch
+        if live is not None and live.previous:
+            # code.restart: none: the new code went live before the rollout; take it back.
+            self.services.code.switch(live.path, live.previous)
+            self.say(f"code switched back to {live.previous[:12]}")
         if isinstance(action, CreateWorkload):
             self.say(
                 f"first deploy of {spec.name}: no earlier revision; the workload is left for "
@@ -397,7 +405,11 @@ class DeployEngine:
             )
             return
         if spec.kind == "Deployment":
-            target = self.workloads.rollback_target(spec.namespace, spec.name, None)
+            try:
+                target = self.workloads.rollback_target(spec.namespace, spec.name, None)
+            except PreconditionError as exc:  # e.g. the only revision never became available
+                self.say.error(f"not rolled back: {exc}")
+                return
             missing = self._missing_release(spec, target.code_commit)
             if missing:
                 self.say.error(f"not rolled back: {missing}")
@@ -444,7 +456,9 @@ class DeployEngine:
         """Move `current`; when pods read it (restart: none), judge the app and undo on failure."""
         self.services.code.switch(action.path, action.commit)
         self.say(f"  current -> {action.commit[:12]}")
-        if not action.live:
+        if action.live:
+            self._live_switch = action
+        if not action.judge:
             return
         outcome = self.workloads.judge_serving(spec)
         if outcome.ok:

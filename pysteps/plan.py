@@ -66,19 +66,24 @@ class SwitchCode(Action):
     """Point the app's `current` at release COMMIT.
 
     live: pods read `current` (code.restart: none), so this is the moment the release goes
-    live: it is judged by the app's readiness and switched back on failure. Otherwise pods
-    mount their own release and `current` only records what the workload serves.
+    live; it comes before any rollout (new pods start on it) and is switched back when the
+    deploy fails. judge: no rollout follows to judge the app, so the switch judges it by the
+    pods' readiness. Otherwise pods mount their own release, and `current`, moved after the
+    rollout, only records what the workload serves.
     """
 
     path: str
     commit: str
     previous: str | None
     live: bool
+    judge: bool = False
 
     def describe(self) -> str:
         what = f"switch current in {self.path} to {self.commit[:12]}"
-        if self.live:
+        if self.judge:
             return f"{what} (pods read it at once: judged by readiness, switched back on failure)"
+        if self.live:
+            return f"{what} (pods read it at once; switched back if the rollout fails)"
         return what
 
 
@@ -245,6 +250,9 @@ def plan_deploy(
         )
     if spec.mode == "code" and not _release_on_volume(observed, release.commit):
         actions.append(SyncCode(spec.code_path, release.commit, observed.code_commit))
+    pinned = manifests.pinned_release(spec, release.commit) is not None
+    switch_live = spec.mode == "code" and not pinned and observed.code_commit != release.commit
+    workload_actions = len(actions)
 
     if wl is None:
         actions.append(CreateWorkload(spec.kind, spec.name, image, spec.replicas))
@@ -282,9 +290,15 @@ def plan_deploy(
             state = wl.rollout.message or "not marked rolled out"
             actions.append(ResumeRollout(spec.kind, spec.name, wl.revision, state))
 
-    if spec.mode == "code" and observed.code_commit != release.commit:
-        live = manifests.pinned_release(spec, release.commit) is None
-        actions.append(SwitchCode(spec.code_path, release.commit, observed.code_commit, live))
+    if switch_live:
+        # Before the rollout: new pods must start on the new code (and find `current`).
+        rolls = len(actions) > workload_actions
+        switch = SwitchCode(
+            spec.code_path, release.commit, observed.code_commit, True, judge=not rolls
+        )
+        actions.insert(workload_actions, switch)
+    elif spec.mode == "code" and observed.code_commit != release.commit:
+        actions.append(SwitchCode(spec.code_path, release.commit, observed.code_commit, False))
 
     ports = manifests.service_ports(spec)
     if observed.service is None:

@@ -280,3 +280,16 @@ def test_code_switch_for_apps_that_reload_themselves_is_judged_and_undone(world)
     with pytest.raises(RolloutFailed, match="after the switch; rolled back"):
         world.deploy(C2, **code)
     assert world.code.deployed_commit("team-a/hello") == C1
+
+
+def test_live_code_switch_is_taken_back_when_the_rollout_after_it_fails(world):
+    code = {
+        "mode": "code",
+        "runtime_image": "127.0.0.1:25000/runtime/busybox:1",
+        "code": {"restart": "none"},
+    }
+    world.deploy(C1, **code)
+    with pytest.raises(RolloutFailed, match="rolled back"):
+        world.deploy(C2, **{**code, "runtime_image": "127.0.0.1:25000/runtime/crash:1"})
+    assert world.code.deployed_commit("team-a/hello") == C1
+    assert "code switched back to" in world.out.getvalue()

@@ -182,7 +182,14 @@ def test_code_change_without_restart_writes_then_switches_live():
     assert types(plan) == [SyncCode, SwitchCode, RegisterRoute]
     assert plan.actions[0].previous == OLD
     switch = plan.actions[1]
-    assert switch.live and switch.previous == OLD and switch.commit == COMMIT
+    assert switch.live and switch.judge and switch.previous == OLD and switch.commit == COMMIT
+
+
+def test_first_deploy_of_an_app_that_reads_current_switches_before_creating_pods():
+    spec = make_spec("code", "Deployment", code={"restart": "none"})
+    plan = plan_deploy(spec, Release(COMMIT), Observed(route_known=True))
+    assert types(plan)[:3] == [SyncCode, SwitchCode, CreateWorkload]
+    assert plan.actions[1].live and not plan.actions[1].judge  # the rollout judges the pods
 
 
 def test_pinned_code_switches_current_only_after_the_rollout():
