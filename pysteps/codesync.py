@@ -1,6 +1,6 @@
 """Code mode: an app's code, from git, as releases on the shared volume.
 
-Layout of an app directory (pods mount it at ``/apps``, so the code is at ``/apps/current``)::
+Layout of an app directory::
 
     current -> releases/<commit>        relative link; replaced in one rename to switch
     releases/<commit>/...               one complete tree per release, never changed in place
@@ -18,6 +18,10 @@ recycled or deleted only once it has been retired (not current) for a grace peri
 caches and pods not yet restarted may still use it for a while. Files are never
 changed in place (a changed file is a new file), so releases that share a file by a hard link
 never see each other's changes.
+
+Pinned apps (code.restart: rolling) mount ``releases/<commit>`` itself (pysteps.manifests), so
+their pods never read ``current``; it records the release the workload serves. Apps that
+reload themselves mount the whole directory at ``/apps`` and read ``/apps/current``.
 
 A reader that resolves ``current`` once (a process started with its working directory or
 import path at /apps/current) sees one complete release, whatever deploys run meanwhile.
