@@ -383,7 +383,8 @@ class DeployEngine:
             self._roll_back_after_failure(action, outcome, spec, result)
         else:
             # Noted on the revision, so a rerun judges it again instead of calling it done.
-            self.workloads.mark_failed(spec, outcome.message)
+            if not isinstance(action, JudgeRollout):  # noted already
+                self.workloads.mark_failed(spec, outcome.message)
             self.say("left as it is (--no-rollback)")
         cls = RolloutTimeout if outcome.timed_out else RolloutFailed
         suffix = "; rolled back" if result.rolled_back else ""
