@@ -254,45 +254,13 @@ def plan_deploy(
     switch_live = spec.mode == "code" and not pinned and observed.code_commit != release.commit
     workload_actions = len(actions)
 
-    if wl is None:
-        actions.append(CreateWorkload(spec.kind, spec.name, image, spec.replicas))
-    else:
-        wanted = desired_template_hash(spec, image, release.commit, code_volume) if image else None
-        # The recorded hash says what pysteps last applied; the live image and replica count
-        # catch changes made by hand since (kubectl set image, kubectl scale).
-        drifted = (image is not None and wl.image != image) or wl.replicas != spec.replicas
-        if wanted is None or wanted != wl.spec_hash or drifted:
-            reasons: list[str] = []
-            if spec.mode == "image" and (image is None or wl.image != image):
-                reasons.append(f"image {_short_image(wl.image)} -> {_short_image(image)}")
-            if wl.replicas != spec.replicas:
-                reasons.append(f"replicas {wl.replicas} -> {spec.replicas}")
-            # Pinned code-mode pods name their release: new code means new pods.
-            restart_for_code = (
-                manifests.pinned_release(spec, release.commit) is not None
-                and wl.code_commit != release.commit
-            )
-            if restart_for_code and not reasons:
-                old = (wl.code_commit or "none")[:12]
-                actions.append(RestartPods(spec.kind, spec.name, f"code {old} -> {release.short}"))
-            else:
-                if restart_for_code:
-                    reasons.append(f"code -> {release.short}")
-                if not reasons:
-                    reasons.append("pod template changed (resources, env, ports or probe)")
-                actions.append(RollingUpdate(spec.kind, spec.name, image, tuple(reasons)))
-        elif wl.rollout.state == "failed":
-            # The desired revision is live but failed (left by --no-rollback, or the
-            # controller gave up since): a rerun must not call that success.
-            actions.append(JudgeRollout(spec.kind, spec.name, wl.revision, wl.rollout.message))
-        elif not wl.rollout.finished:
-            # Interrupted (SIGTERM, a killed job) before the rollout was judged: finish it.
-            state = wl.rollout.message or "not marked rolled out"
-            actions.append(ResumeRollout(spec.kind, spec.name, wl.revision, state))
+    workload_action = _workload_action(spec, release, observed, image, code_volume)
+    if workload_action is not None:
+        actions.append(workload_action)
 
     if switch_live:
         # Before the rollout: new pods must start on the new code (and find `current`).
-        rolls = len(actions) > workload_actions
+        rolls = workload_action is not None
         switch = SwitchCode(
             spec.code_path, release.commit, observed.code_commit, True, judge=not rolls
         )
@@ -317,6 +285,52 @@ def plan_deploy(
         actions.append(Notify(tuple(spec.mail.to), tuple(spec.mail.cc)))
 
     return Plan(spec.name, spec.namespace, spec.mode, spec.kind, release.commit, tuple(actions))
+
+
+def _workload_action(
+    spec: AppSpec,
+    release: Release,
+    observed: Observed,
+    image: str | None,
+    code_volume: str | None,
+) -> Action | None:
+    """What the workload needs: a new one, a new template, the live rollout finished or
+    judged again, or nothing."""
+    wl = observed.workload
+    if wl is None:
+        return CreateWorkload(spec.kind, spec.name, image, spec.replicas)
+    wanted = desired_template_hash(spec, image, release.commit, code_volume) if image else None
+    # The recorded hash says what pysteps last applied; the live image and replica count
+    # catch changes made by hand since (kubectl set image, kubectl scale).
+    drifted = (image is not None and wl.image != image) or wl.replicas != spec.replicas
+    if wanted is None or wanted != wl.spec_hash or drifted:
+        reasons: list[str] = []
+        if spec.mode == "image" and (image is None or wl.image != image):
+            reasons.append(f"image {_short_image(wl.image)} -> {_short_image(image)}")
+        if wl.replicas != spec.replicas:
+            reasons.append(f"replicas {wl.replicas} -> {spec.replicas}")
+        # Pinned code-mode pods name their release: new code means new pods.
+        restart_for_code = (
+            manifests.pinned_release(spec, release.commit) is not None
+            and wl.code_commit != release.commit
+        )
+        if restart_for_code and not reasons:
+            old = (wl.code_commit or "none")[:12]
+            return RestartPods(spec.kind, spec.name, f"code {old} -> {release.short}")
+        if restart_for_code:
+            reasons.append(f"code -> {release.short}")
+        if not reasons:
+            reasons.append("pod template changed (resources, env, ports or probe)")
+        return RollingUpdate(spec.kind, spec.name, image, tuple(reasons))
+    if wl.rollout.state == "failed":
+        # The desired revision is live but failed (left by --no-rollback, or the controller
+        # gave up since): a rerun must not call that success.
+        return JudgeRollout(spec.kind, spec.name, wl.revision, wl.rollout.message)
+    if not wl.rollout.finished:
+        # Interrupted (SIGTERM, a killed job) before the rollout was judged: finish it.
+        state = wl.rollout.message or "not marked rolled out"
+        return ResumeRollout(spec.kind, spec.name, wl.revision, state)
+    return None
 
 
 def _release_on_volume(observed: Observed, commit: str) -> bool:
