@@ -307,3 +307,24 @@ def test_rollback_to_a_release_gone_from_the_volume_is_refused_before_any_change
     assert f"release {c1[:12]}" in out.stderr and "no longer on volume" in out.stderr
     assert bed.kget("deployment", "hello-code")["metadata"]["resourceVersion"] == rv
     assert pinned_commit(bed)[0] == c2 and current_commit(bed) == c2
+
+
+def test_code_for_apps_that_reload_themselves_is_switched_then_judged(code_bed, tmp_path):
+    bed = code_bed
+    app = make_app(tmp_path)
+    none = "code.restart=none"
+    c1 = bed.deploy_code(app, none)[0]["commit"]
+    assert current_commit(bed) == c1
+    generation = bed.kget("deployment", "hello-code")["metadata"]["generation"]
+    c2 = change_page(app, "reloaded")
+    result, out = bed.deploy_code(app, none)
+    switch = next(a for a in result["plan"] if a["type"] == "SwitchCode")
+    assert switch["live"] and switch["judge"], result["plan"]
+    assert "pods ready" in out.stderr and "after the switch" in out.stderr
+    assert current_commit(bed) == c2
+    # no restart: the same pods read the new `current`
+    dep = bed.kget("deployment", "hello-code")
+    assert dep["metadata"]["generation"] == generation
+    assert dep["spec"]["template"]["spec"]["volumes"][0]["hostPath"]["path"].endswith(
+        f"/{bed.code_path}"
+    )

@@ -76,3 +76,59 @@ def test_doomed_pods(reason, doomed):
 
 def test_failed_pod_phase_is_a_problem():
     assert pod_problems([pod(phase="Failed")])[0].reason == "Failed"
+
+
+def marked(**annotations):
+    return {"metadata": {"annotations": annotations}}
+
+
+PDE = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
+OUT = {"pysteps.io/rolled-out": "2026-01-01T00:00:00Z"}
+FAILED = {"pysteps.io/rollout-failed": "CrashLoopBackOff"}
+
+
+@pytest.mark.parametrize(
+    ("obj", "rs", "state", "rolled_out"),
+    [
+        (dep(), marked(**OUT), "done", True),
+        (dep(), marked(), "done", False),  # finished while nobody watched
+        (dep(available=1), marked(), "progressing", False),  # interrupted half-way
+        (dep(available=0, conditions=PDE), marked(), "failed", False),
+        (dep(available=0), marked(**FAILED), "failed", False),  # left by --no-rollback
+        (dep(available=1), marked(**OUT), "progressing", True),  # a pod lost since
+    ],
+)
+def test_deployment_status_from_the_deployment_and_its_newest_replicaset(
+    obj, rs, state, rolled_out
+):
+    from pysteps.rollout import deployment_status
+
+    status = deployment_status(obj, rs)
+    assert (status.state, status.rolled_out) == (state, rolled_out)
+    assert status.finished is (state == "done" and rolled_out)
+
+
+def rc(revision, replicas, ready, **annotations):
+    return {
+        "metadata": {"labels": {"rev": str(revision)}, "annotations": annotations},
+        "spec": {"replicas": replicas},
+        "status": {"readyReplicas": ready},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rcs", "state"),
+    [
+        ([rc(1, 0, 0, **OUT), rc(2, 3, 3, **OUT)], "done"),
+        ([rc(1, 0, 0, **OUT), rc(2, 3, 1, **OUT)], "done"),  # readiness checked before the mark
+        ([rc(1, 0, 0, **OUT), rc(2, 3, 3)], "done"),  # finished, not yet marked
+        ([rc(1, 3, 3, **OUT), rc(2, 2, 2)], "progressing"),  # killed at r1: 3, r2: 2
+        ([rc(1, 0, 0, **OUT), rc(2, 3, 1)], "progressing"),
+        ([rc(1, 1, 1, **OUT), rc(2, 2, 0, **FAILED)], "failed"),
+    ],
+)
+def test_controllers_status(rcs, state):
+    from pysteps.rollout import controllers_status
+
+    status = controllers_status(rcs, lambda r: int(r["metadata"]["labels"]["rev"]), 3)
+    assert status.state == state, status.message
