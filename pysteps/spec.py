@@ -161,10 +161,13 @@ class Rollout(_Model):
     max_surge: str = "25%"
     max_unavailable: str = "0"
 
-    @field_validator("max_surge", "max_unavailable")
+    @field_validator("max_surge", "max_unavailable", mode="before")
     @classmethod
-    def _int_or_percent(cls, v: str) -> str:
-        if not re.match(r"^[0-9]{1,3}%?$", v):
+    def _int_or_percent(cls, v: object) -> str:
+        # YAML and --set read `max_surge: 1` as a number: a number of pods, as Kubernetes says.
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if not isinstance(v, str) or not re.fullmatch(r"[0-9]{1,3}%?", v):
             raise ValueError("must be a whole number or a percentage such as 25%")
         return v
 

@@ -91,3 +91,16 @@ def test_examples_are_valid():
     for name in ("deploy.yaml", "deploy-code.yaml"):
         spec = load_spec(REPO / "examples" / "hello" / name)
         assert spec.name.startswith("hello")
+
+
+@pytest.mark.parametrize(("given", "kept"), [("1", "1"), ("'2'", "2"), ("25%", "25%")])
+def test_max_surge_as_a_number_of_pods_is_accepted(tmp_path, given, kept):
+    text = f"name: hello\nimage: reg/team/hello\nrollout:\n  max_surge: {given}\n"
+    assert load_spec(write(tmp_path, text)).rollout.max_surge == kept
+
+
+@pytest.mark.parametrize("bad", ["true", '"1\\n"', "-1", "1.5", "abc"])
+def test_max_surge_that_is_neither_is_refused(tmp_path, bad):
+    text = f"name: hello\nimage: reg/team/hello\nrollout:\n  max_surge: {bad}\n"
+    with pytest.raises(InputError, match="max_surge"):
+        load_spec(write(tmp_path, text))
