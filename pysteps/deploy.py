@@ -18,7 +18,7 @@ from pysteps.clients.routes import Route, RouteRegistry
 from pysteps.console import Console
 from pysteps.errors import PystepsError, RolloutFailed, RolloutTimeout
 from pysteps.lock import DeployLock
-from pysteps.manifests import Release, selector_labels
+from pysteps.manifests import Release, env_secret, selector_labels
 from pysteps.plan import (
     Action,
     BuildImage,
@@ -302,6 +302,8 @@ class DeployEngine:
                     )
                 elif isinstance(action, (CreateWorkload, RollingUpdate, RestartPods)):
                     assert image is not None
+                    if spec.secret_values:
+                        self._ensure_env_secret(spec)
                     outcome = self.workloads.roll_out(
                         spec,
                         release,
@@ -327,6 +329,20 @@ class DeployEngine:
                 raise
             result.done.append(action.describe())
             result.timings[f"{index + 1}.{action.type}"] = round(time.monotonic() - t0, 3)
+
+    def _ensure_env_secret(self, spec: AppSpec) -> None:
+        """Write the app's Secret of secret env values (never logged) before pods need it."""
+        desired = env_secret(spec)
+        kube = self.services.kube
+        live = kube.get("Secret", spec.namespace, desired["metadata"]["name"])
+        if live is None:
+            kube.create(desired)
+        elif live.get("data") != desired["data"]:
+            desired["metadata"]["resourceVersion"] = live["metadata"].get("resourceVersion")
+            kube.replace(desired)
+        else:
+            return
+        self.say(f"  Secret {desired['metadata']['name']}: {', '.join(sorted(desired['data']))}")
 
     def _rollout_failed(
         self,

@@ -33,6 +33,7 @@ from pysteps.clients.registry import (
     split_repository,
 )
 from pysteps.errors import InputError, ServiceError
+from pysteps.names import is_commit
 
 __all__ = [
     "BuildStream",
@@ -46,9 +47,8 @@ __all__ = [
     "validate_tag",
 ]
 
-_COMMIT = re.compile(r"[0-9a-f]{7,40}")
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})$")
+_STEP = re.compile(r"Step (\d+)/(\d+) : (.*)")
+_BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
 TAIL_LINES = 20
 BUILD_TIMEOUT_S = 3600  # a read timeout: a RUN step may print nothing for a long time
 
@@ -95,7 +95,7 @@ class ImageBuildFailed(InputError):
 def validate_commit(commit: str) -> str:
     """The commit as an image tag: 7 to 40 lowercase hex digits (a Git commit id)."""
     value = commit.strip().lower()
-    if not _COMMIT.fullmatch(value):
+    if not is_commit(value):
         raise InputError(
             f"commit {commit!r} is not a Git commit id: give 7 to 40 hex digits "
             "(e.g. the GIT_COMMIT of the build)"
@@ -228,13 +228,13 @@ class BuildStream:
 
     def _line(self, line: str) -> None:
         self.tail.append(line)
-        m = _STEP.match(line)
+        m = _STEP.fullmatch(line)
         if m:
             self.step = f"{m.group(1)}/{m.group(2)} {m.group(3).strip()}"
             self.steps_total += 1
         elif line.strip() == "---> Using cache":
             self.steps_cached += 1
-        built = _BUILT.match(line)
+        built = _BUILT.fullmatch(line)
         if built and self.image_id is None:
             self.image_id = built.group(1)
 

@@ -26,6 +26,7 @@ KINDS: dict[str, KindInfo] = {
     "ReplicaSet": KindInfo("apps/v1", "replicasets"),
     "ReplicationController": KindInfo("v1", "replicationcontrollers"),
     "Service": KindInfo("v1", "services"),
+    "Secret": KindInfo("v1", "secrets"),
     "Pod": KindInfo("v1", "pods"),
     "Event": KindInfo("v1", "events"),
     "Lease": KindInfo("coordination.k8s.io/v1", "leases"),
@@ -162,6 +163,13 @@ class KubeClient:
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         resp = self._request("POST", obj["kind"], meta.get("namespace"), json=obj)
+        if resp is None:
+            # POST to a collection is 404 only when the namespace itself does not exist.
+            ns = meta.get("namespace")
+            raise PreconditionError(
+                f"namespace {ns} does not exist; create it (kubectl create namespace {ns}) "
+                "or fix spec field 'namespace'"
+            )
         return dict(resp.json())
 
     def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,18 +10,14 @@ import base64
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pysteps.errors import InputError, ServiceError
-from pysteps.names import is_dns_label
+from pysteps.names import is_dns_label, is_domain
 
 ROUTE_PREFIX = "/devnginx"
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-)
 
 
 @dataclass(frozen=True)
@@ -42,7 +38,7 @@ class Route:
             if not is_dns_label(value):
                 raise InputError(f"route {field_name} {value!r}: must be a DNS-1123 label")
         for domain in self.domains:
-            if not _DOMAIN.match(domain):
+            if not is_domain(domain):
                 raise InputError(f"route domain {domain!r}: must be a lowercase host name")
         for upstream in self.upstreams:
             host, _, port = upstream.rpartition(":")

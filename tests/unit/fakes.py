@@ -8,6 +8,7 @@ Integration tests use the real control plane instead.
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -108,7 +109,14 @@ class FakeKube:
     def pod_logs(
         self, namespace: str, pod: str, container: str, tail_lines: int, previous: bool
     ) -> str:
-        return f"log of {pod}/{container}\npanic: boom"
+        # Like a careless app, it prints its environment (secret values included) on crash.
+        env = [
+            f"{k}={base64.b64decode(v).decode()}"
+            for (kind, ns, _n), obj in sorted(self.objects.items())
+            if kind == "Secret" and ns == namespace
+            for k, v in sorted((obj.get("data") or {}).items())
+        ]
+        return "\n".join([f"log of {pod}/{container}", *env, "panic: boom"])
 
     # A tiny controller -------------------------------------------------------------------
 

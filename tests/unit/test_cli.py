@@ -104,3 +104,37 @@ def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
     assert data["exit_code"] == 130 and "interrupted" in data["error"]
     assert kube.get("Lease", "team-a", "pysteps-deploy-hello") is None
     assert data["failed"] == "build r/t/hello:" + "a" * 40 + " from ./Dockerfile and push it"
+
+
+class _BuggyEngine:
+    """Stands in for the deploy engine with a bug: an exception pysteps never expected."""
+
+    last_result = None
+
+    def __init__(self, *args: object) -> None:
+        pass
+
+    def deploy(self, *args: object) -> None:
+        raise ZeroDivisionError("division by zero in a rollout step")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_unexpected_exception_is_exit_99_with_a_result_file(
+    tmp_path, capsys, monkeypatch, verbose
+):
+    import pysteps.commands.deploy as deploy_command
+    import pysteps.deploy
+
+    monkeypatch.setattr(pysteps.deploy, "DeployEngine", _BuggyEngine)
+    monkeypatch.setattr(deploy_command, "make_services", lambda args, console: None)
+    (tmp_path / "deploy.yaml").write_text("name: a\nimage: r/a\n")
+    result = tmp_path / "result.json"
+    argv = ["deploy", "--repo", str(tmp_path), "--commit", "a" * 40, "--result", str(result)]
+    code = main((["-v"] if verbose else []) + argv)
+    err = capsys.readouterr().err
+    assert code == 99
+    data = json.loads(result.read_text())
+    assert data["ok"] is False and data["exit_code"] == 99
+    assert "unexpected ZeroDivisionError" in data["error"]
+    assert ("Traceback (most recent call last)" in err) is verbose
+    assert "pysteps deploy: unexpected ZeroDivisionError" in err

@@ -38,9 +38,9 @@ def test_code_is_mounted_read_only_from_the_volume():
 
 
 def test_code_over_a_claim_uses_the_apps_subpath():
-    spec = code_spec(code={"mount": "pvc", "claim_name": "apps", "path": "team/shop"})
+    spec = code_spec(code={"mount": "pvc", "claim_name": "apps", "path": "default/shop"})
     t = manifests.pod_template(spec, "reg/runtime/java:17", "c" * 40, "gv0")
-    assert t["spec"]["containers"][0]["volumeMounts"][0]["subPath"] == "team/shop"
+    assert t["spec"]["containers"][0]["volumeMounts"][0]["subPath"] == "default/shop"
     assert t["spec"]["volumes"] == [
         {"name": "code", "persistentVolumeClaim": {"claimName": "apps"}}
     ]
