@@ -17,8 +17,9 @@ from pysteps.clients.mail import Mail, Notifier
 from pysteps.clients.routes import Route, RouteRegistry
 from pysteps.console import Console
 from pysteps.errors import PystepsError, RolloutFailed, RolloutTimeout
-from pysteps.lock import DeployLock
+from pysteps.lock import DeployLock, LockedKube
 from pysteps.manifests import Release, env_secret, selector_labels
+from pysteps.ownership import check_code_path_free
 from pysteps.plan import (
     Action,
     BuildImage,
@@ -163,6 +164,7 @@ class DeployEngine:
         self.services = services
         self.say = console
         self.workloads = Workloads(services.kube, console)
+        self.lock: DeployLock | None = None
         self.last_result: DeployResult | None = None
 
     # Observe ------------------------------------------------------------------------
@@ -201,6 +203,8 @@ class DeployEngine:
         started = time.monotonic()
         lock = None
         try:
+            if spec.mode == "code":
+                check_code_path_free(self.services.kube, spec.namespace, spec.name, spec.code_path)
             if not options.dry_run:
                 lock = DeployLock(
                     self.services.kube,
@@ -209,6 +213,7 @@ class DeployEngine:
                     duration=max(60, spec.rollout.timeout_seconds // 2),
                 )
                 lock.acquire(options.lock_wait, self.say)
+                self._hold(lock)
             self.say.heading(f"Observing {spec.namespace}/{spec.name}")
             observed = self.observe(spec, release)
             self._describe_observed(spec, observed)
@@ -240,11 +245,22 @@ class DeployEngine:
             raise
         finally:
             if lock is not None:
+                self._hold(None)
                 lock.release()
             result.timings["total"] = round(time.monotonic() - started, 3)
             notify = [a for a in result.plan if a.get("type") == "Notify"]
             if notify and not options.dry_run:
                 self._notify(spec, release, result, notify[0])
+
+    def _hold(self, lock: DeployLock | None) -> None:
+        """While LOCK is held every cluster write first checks it (stops if it was lost)."""
+        self.lock = lock
+        raw = self.services.kube
+        if isinstance(raw, LockedKube):
+            raw = raw.kube
+        kube: KubeApi = raw if lock is None else LockedKube(raw, lock)
+        self.services.kube = kube
+        self.workloads.kube = kube
 
     def _describe_observed(self, spec: AppSpec, observed: Observed) -> None:
         wl = observed.workload
@@ -278,6 +294,8 @@ class DeployEngine:
             self.say(f"- {action.describe()}")
             t0 = time.monotonic()
             try:
+                if self.lock is not None:
+                    self.lock.check()  # code and routes are written outside the cluster too
                 if isinstance(action, BuildImage):
                     built = self.services.images.ensure_image(
                         context=options.repo / spec.build.context,

@@ -41,6 +41,17 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_lock_wait(parser: argparse.ArgumentParser) -> None:
+    """--lock-wait, for the commands that hold the app's lock."""
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another command on the app to finish (default: do not wait)",
+    )
+
+
 def make_services(args: argparse.Namespace, console: Console) -> Services:
     """The real clients; image and code clients are made lazily, on first use."""
     from pysteps.clients.kube import KubeClient

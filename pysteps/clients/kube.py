@@ -60,7 +60,13 @@ class KubeApi(Protocol):
         self, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]: ...
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> bool: ...
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> bool: ...
 
     def pod_logs(
         self, namespace: str, pod: str, container: str, tail_lines: int, previous: bool
@@ -194,8 +200,21 @@ class KubeClient:
             raise PreconditionError(f"{kind} {namespace}/{name} does not exist")
         return dict(resp.json())
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> bool:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Delete; with PRECONDITIONS (uid, resourceVersion) only that very object (Conflict)."""
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if preconditions:
+            body["preconditions"] = {k: v for k, v in preconditions.items() if v}
         return self._request("DELETE", kind, namespace, name, json=body) is not None
 
     def pod_logs(

@@ -102,9 +102,20 @@ class FakeKube:
         self._reconcile(live)
         return copy.deepcopy(live)
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> bool:
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> bool:
         self.requests.append(("delete", kind))
-        return self.objects.pop(_key(kind, namespace, name), None) is not None
+        key = _key(kind, namespace, name)
+        live = self.objects.get(key)
+        for field, value in (preconditions or {}).items():
+            if live is not None and value and live["metadata"].get(field) != value:
+                raise Conflict(f"precondition failed: {field}")
+        return self.objects.pop(key, None) is not None
 
     def pod_logs(
         self, namespace: str, pod: str, container: str, tail_lines: int, previous: bool

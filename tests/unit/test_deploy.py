@@ -282,3 +282,27 @@ def test_old_controllers_are_scaled_down_oldest_first():
         for r in kube.list("ReplicationController", "team-a")
     }
     assert replicas == {"hello-r1": 0, "hello-r2": 2}
+
+
+def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(world):
+    from pysteps.lock import LockLost
+
+    real_build = world.images.ensure_image
+
+    def build_while_someone_steals_the_lock(**kwargs):
+        built = real_build(**kwargs)
+        lease = world.kube.get("Lease", "team-a", "pysteps-deploy-hello")
+        lease["spec"]["holderIdentity"] = "job/thief/1"
+        world.kube.replace(lease)
+        world.kube.requests.clear()
+        return built
+
+    world.images.ensure_image = build_while_someone_steals_the_lock
+    with pytest.raises(LockLost, match="taken by job/thief/1"):
+        world.deploy(C1)
+    assert world.writes() == []
+    assert world.deployment() is None
+    assert world.kube.get("Lease", "team-a", "pysteps-deploy-hello")["spec"]["holderIdentity"] == (
+        "job/thief/1"
+    )
+    assert world.last_result.exit_code == 3
