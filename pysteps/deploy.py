@@ -53,10 +53,11 @@ class ImageService(Protocol):
 
     def remote_digest(self, repository: str, tag: str) -> str | None: ...
 
-    def ensure_image(
+    def ensure_commit_image(
         self,
         *,
-        context: Path,
+        checkout: Path,
+        context: str,
         dockerfile: str,
         repository: str,
         commit: str,
@@ -297,8 +298,10 @@ class DeployEngine:
                 if self.lock is not None:
                     self.lock.check()  # code and routes are written outside the cluster too
                 if isinstance(action, BuildImage):
-                    built = self.services.images.ensure_image(
-                        context=options.repo / spec.build.context,
+                    # From a clean export of the commit, never from the working tree.
+                    built = self.services.images.ensure_commit_image(
+                        checkout=options.repo,
+                        context=spec.build.context,
                         dockerfile=spec.build.dockerfile,
                         repository=action.repository,
                         commit=release.commit,

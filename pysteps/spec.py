@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -541,17 +542,11 @@ def load_spec(
 
 def check_build_paths(spec: AppSpec, checkout: Path) -> None:
     """build.context and build.dockerfile must stay inside CHECKOUT, symlinks resolved."""
-    root = checkout.resolve()
-    context = (root / spec.build.context).resolve()
-    for field, path in (
-        ("build.context", context),
-        ("build.dockerfile", (context / spec.build.dockerfile).resolve()),
-    ):
-        if path != root and root not in path.parents:
-            raise InputError(
-                f"spec field {field!r}: leaves the checkout {root} (through a symlink); "
-                "name a directory inside the repository"
-            )
+    from pysteps.clients.git import path_inside
+
+    context = path_inside(checkout, spec.build.context, "build.context")
+    rel = os.path.relpath(context, checkout.resolve())
+    path_inside(checkout, f"{rel}/{spec.build.dockerfile}", "build.dockerfile")
 
 
 def json_schema() -> dict[str, Any]:

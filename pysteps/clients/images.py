@@ -1,6 +1,7 @@
 """Image mode: build the app's image with the Docker Engine, push it, deploy it by digest.
 
-`ImageBuilder.ensure_image` is the whole story:
+`ImageBuilder.ensure_commit_image` is the whole story (a deploy builds from a clean export of
+the commit, pysteps.clients.git, never from the working tree), then `ensure_image`:
   1. ask the registry (HTTP API v2) whether REPOSITORY:COMMIT exists: then nothing is built
      (a rerun after a later stage failed costs nothing) and only missing extra tags are added;
   2. otherwise build through the Docker SDK (legacy builder: its layer cache reuses unchanged
@@ -25,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pysteps.clients.git import GitCheckout, exported_commit, path_inside
 from pysteps.clients.registry import (
     RegistryAuth,
     RegistryClient,
@@ -349,6 +351,43 @@ class ImageBuilder:
             self._push(repository, extra)
         self.log(f"pushed {image}; deploy {repository}@{digest}")
         return BuiltImage(repository, tag, digest, built=True)
+
+    def ensure_commit_image(
+        self,
+        *,
+        checkout: Path,
+        context: str,
+        dockerfile: str,
+        repository: str,
+        commit: str,
+        extra_tags: Sequence[str] = (),
+        build_args: Mapping[str, str] | None = None,
+        source_url: str | None = None,
+    ) -> BuiltImage:
+        """ensure_image from a clean export of COMMIT: the image tagged COMMIT holds exactly it.
+
+        Uncommitted changes in CHECKOUT are never built; they are named in a warning.
+        """
+        tag = validate_commit(commit)
+        changes = GitCheckout(checkout).changes()
+        if changes:
+            self.log(
+                f"warning: {len(changes)} uncommitted change(s) in {checkout} "
+                f"(e.g. {changes[0]}) are not in the image: it is built from commit "
+                f"{tag[:12]} as committed"
+            )
+        with exported_commit(checkout, GitCheckout(checkout).resolve(tag)) as tree:
+            build_context = path_inside(tree, context, "build.context")
+            path_inside(build_context, dockerfile, "build.dockerfile")
+            return self.ensure_image(
+                context=build_context,
+                dockerfile=dockerfile,
+                repository=repository,
+                commit=commit,
+                extra_tags=extra_tags,
+                build_args=build_args,
+                source_url=source_url,
+            )
 
     # -- engine I/O ----------------------------------------------------------------------
 

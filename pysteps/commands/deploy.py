@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from pysteps.console import Console
 from pysteps.environment import CommandParser, add_cluster_flags, make_services
-from pysteps.errors import InputError, PreconditionError, PystepsError, as_pysteps_error
+from pysteps.errors import PreconditionError, PystepsError, as_pysteps_error
 from pysteps.masking import mask
-from pysteps.names import is_commit
 
 
 def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
@@ -42,33 +40,10 @@ def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
     return p
 
 
-def resolve_commit(repo: Path, commit: str | None) -> str:
-    """The full commit id to ship: --commit, or the checkout's HEAD."""
-    if commit and not is_commit(commit):
-        raise InputError(f"--commit {commit!r}: give a hex commit id (7 to 40 characters)")
-    ref = commit or "HEAD"
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        out = None
-    if out is not None and out.returncode == 0:
-        return out.stdout.strip()
-    if commit and len(commit) == 40:
-        return commit  # shipping a known commit without its checkout (e.g. code mode rollback)
-    raise InputError(
-        f"--repo {repo}: cannot resolve {ref} to a commit; run inside the app's git checkout "
-        "or pass --repo and --commit"
-    )
-
-
 def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> int:
     args = build_parser("pysteps create" if must_be_new else "pysteps deploy").parse_args(argv)
     console = Console(verbose=verbose or args.verbose)
+    from pysteps.clients.git import GitCheckout
     from pysteps.deploy import DeployEngine, DeployOptions, DeployResult
     from pysteps.manifests import Release
     from pysteps.spec import check_build_paths, load_spec
@@ -79,7 +54,7 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
         spec = load_spec(spec_file, args.overrides, args.set).with_secrets(os.environ)
         if spec.mode == "image":
             check_build_paths(spec, args.repo)
-        release = Release(resolve_commit(args.repo, args.commit), args.build_url)
+        release = Release(GitCheckout(args.repo).resolve(args.commit), args.build_url)
         engine = DeployEngine(make_services(args, console), console)
         if must_be_new and engine.workloads.observe(spec.namespace, spec.name) is not None:
             raise PreconditionError(

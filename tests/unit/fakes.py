@@ -267,8 +267,15 @@ class FakeImages:
     def remote_digest(self, repository: str, tag: str) -> str | None:
         return self.digests.get((repository, tag))
 
-    def ensure_image(
-        self, *, context: Path, dockerfile: str, repository: str, commit: str, **_: Any
+    def ensure_commit_image(
+        self,
+        *,
+        checkout: Path,
+        context: str,
+        dockerfile: str,
+        repository: str,
+        commit: str,
+        **_: Any,
     ) -> FakeBuilt:
         digest = self.digests.get((repository, commit))
         built = digest is None

@@ -87,7 +87,7 @@ def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not interrupt the deploy")
 
-    monkeypatch.setattr(images, "ensure_image", build_then_get_killed)
+    monkeypatch.setattr(images, "ensure_commit_image", build_then_get_killed)
     services = Services(kube, MemoryRouteRegistry(), MemoryNotifier(), lambda: images, FakeCode)
     monkeypatch.setattr(deploy_command, "make_services", lambda args, console: services)
     (tmp_path / "deploy.yaml").write_text("name: hello\nnamespace: team-a\nimage: r/t/hello\n")

@@ -287,7 +287,7 @@ def test_old_controllers_are_scaled_down_oldest_first():
 def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(world):
     from pysteps.lock import LockLost
 
-    real_build = world.images.ensure_image
+    real_build = world.images.ensure_commit_image
 
     def build_while_someone_steals_the_lock(**kwargs):
         built = real_build(**kwargs)
@@ -297,7 +297,7 @@ def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(world):
         world.kube.requests.clear()
         return built
 
-    world.images.ensure_image = build_while_someone_steals_the_lock
+    world.images.ensure_commit_image = build_while_someone_steals_the_lock
     with pytest.raises(LockLost, match="taken by job/thief/1"):
         world.deploy(C1)
     assert world.writes() == []
