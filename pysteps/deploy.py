@@ -7,10 +7,10 @@ tests run the whole flow on in-memory fakes and integration tests on the real te
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pysteps.clients.kube import KubeApi
 from pysteps.clients.mail import Mail, Notifier
@@ -39,59 +39,9 @@ from pysteps.spec import AppSpec
 from pysteps.state import Observed, ObservedRoute
 from pysteps.workloads import Workloads
 
-
-class BuiltImageLike(Protocol):
-    @property
-    def reference(self) -> str: ...
-
-    @property
-    def built(self) -> bool: ...
-
-
-class ImageService(Protocol):
-    """Image mode: what the engine needs of the image builder (pysteps.clients.images)."""
-
-    def remote_digest(self, repository: str, tag: str) -> str | None: ...
-
-    def ensure_commit_image(
-        self,
-        *,
-        checkout: Path,
-        context: str,
-        dockerfile: str,
-        repository: str,
-        commit: str,
-        extra_tags: Sequence[str] = (),
-        build_args: Mapping[str, str] | None = None,
-        source_url: str | None = None,
-    ) -> BuiltImageLike: ...
-
-
-class CodeSyncLike(Protocol):
-    @property
-    def mode(self) -> str: ...
-
-    @property
-    def files_written(self) -> int: ...
-
-    @property
-    def bytes_written(self) -> int: ...
-
-
-class CodeService(Protocol):
-    """Code mode: what the engine needs of the code store (pysteps.codestore)."""
-
-    volume: str
-
-    def deployed_commit(self, path: str) -> str | None: ...
-
-    def sync(self, path: str, repo: Path, commit: str, keep: int) -> CodeSyncLike: ...
-
-    def switch(self, path: str, commit: str) -> None: ...
-
-    def releases(self, path: str) -> list[str]: ...
-
-    def purge(self, path: str) -> bool: ...
+if TYPE_CHECKING:
+    from pysteps.clients.images import ImageService
+    from pysteps.codestore import CodeService
 
 
 @dataclass

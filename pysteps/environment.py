@@ -17,7 +17,9 @@ from pysteps.console import Console
 from pysteps.names import dns_label_argument
 
 if TYPE_CHECKING:
-    from pysteps.deploy import CodeService, ImageService, Services
+    from pysteps.clients.images import ImageService
+    from pysteps.codestore import CodeService
+    from pysteps.deploy import Services
 
 
 class CommandParser(argparse.ArgumentParser):

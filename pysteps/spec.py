@@ -244,7 +244,7 @@ class CodeSpec(_Model):
     claim_name: DnsSubdomain | None = None
 
 
-class Mail(_Model):
+class MailSpec(_Model):
     to: list[Email] = Field(default_factory=list)
     cc: list[Email] = Field(default_factory=list)
 
@@ -304,7 +304,7 @@ class AppSpec(_Model):
     readiness: Readiness | None = Readiness()
     code: CodeSpec = CodeSpec()
     domains: list[DomainTemplate] = Field(default_factory=lambda: ["{name}.ctest.example.com"])
-    mail: Mail = Mail()
+    mail: MailSpec = MailSpec()
     rollout: Rollout = Rollout()
 
     # Values of the secret env entries, read from the environment by with_secrets().

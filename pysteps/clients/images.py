@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from pysteps.clients.git import GitCheckout, exported_commit, path_inside
@@ -260,6 +260,33 @@ def push_progress(chunk: Mapping[str, Any]) -> str | None:
     if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
         return f"  {layer}: {status}"
     return None
+
+
+class BuiltImageLike(Protocol):
+    @property
+    def reference(self) -> str: ...
+
+    @property
+    def built(self) -> bool: ...
+
+
+class ImageService(Protocol):
+    """Image mode: what the deploy engine needs of an image builder (ImageBuilder below)."""
+
+    def remote_digest(self, repository: str, tag: str) -> str | None: ...
+
+    def ensure_commit_image(
+        self,
+        *,
+        checkout: Path,
+        context: str,
+        dockerfile: str,
+        repository: str,
+        commit: str,
+        extra_tags: Sequence[str] = (),
+        build_args: Mapping[str, str] | None = None,
+        source_url: str | None = None,
+    ) -> BuiltImageLike: ...
 
 
 class ImageBuilder:
