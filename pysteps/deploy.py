@@ -19,6 +19,7 @@ from pysteps.console import Console
 from pysteps.errors import PystepsError, RolloutFailed, RolloutTimeout
 from pysteps.lock import DeployLock, LockedKube
 from pysteps.manifests import Release, env_secret, selector_labels
+from pysteps.masking import public_url
 from pysteps.ownership import check_code_path_free
 from pysteps.plan import (
     Action,
@@ -400,7 +401,7 @@ def deploy_summary(result: DeployResult, release: Release) -> list[str]:
         + (f" (exit {result.exit_code})" if result.exit_code else ""),
     ]
     if release.build_url:
-        lines.append(f"build:    {release.build_url}")
+        lines.append(f"build:    {public_url(release.build_url)}")
     if result.image:
         lines.append(f"image:    {result.image}")
     if result.error:

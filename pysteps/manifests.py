@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pysteps.masking import mask, public_url
 from pysteps.spec import AppSpec, SecretEnv
 
 MANAGED_BY = "pysteps"
@@ -44,7 +45,9 @@ class Release:
 
     def change_cause(self) -> str:
         cause = f"pysteps deploy {self.short}"
-        return f"{cause} ({self.build_url})" if self.build_url else cause
+        # An annotation is readable by anyone who can read the Deployment: no credentials.
+        url = mask(public_url(self.build_url) or "")
+        return f"{cause} ({url})" if url else cause
 
 
 def selector_labels(spec: AppSpec) -> dict[str, str]:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY)", re.IGNORECASE)
 MASK = "********"
@@ -65,6 +66,19 @@ class Masker:
         if isinstance(value, (list, tuple)):
             return [self.deep(v) for v in value]
         return value
+
+
+def public_url(url: str | None) -> str | None:
+    """URL without user:password@ (a checkout or build URL may carry a token)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _longest_first(secrets: Iterable[str]) -> list[str]:

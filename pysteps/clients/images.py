@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from pysteps.clients.git import GitCheckout, exported_commit, path_inside
 from pysteps.clients.registry import (
@@ -35,6 +34,7 @@ from pysteps.clients.registry import (
     split_repository,
 )
 from pysteps.errors import InputError, ServiceError
+from pysteps.masking import mask, public_url
 from pysteps.names import is_commit
 
 __all__ = [
@@ -124,19 +124,6 @@ def branch_tag(branch: str) -> str:
     return tag
 
 
-def public_url(url: str | None) -> str | None:
-    """URL without user:password@ (a checkout URL may carry a token; labels are public)."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
 def oci_labels(source_url: str | None, commit: str, created: datetime) -> dict[str, str]:
     """The OCI annotations that tie an image to its source: source, revision, created."""
     labels = {
@@ -147,6 +134,7 @@ def oci_labels(source_url: str | None, commit: str, created: datetime) -> dict[s
     }
     source = public_url(source_url)
     if source:
+        source = mask(source)
         labels["org.opencontainers.image.source"] = source
     return labels
 

@@ -61,3 +61,13 @@ def test_replication_controller_selects_one_revision():
     assert rc["spec"]["template"]["metadata"]["labels"]["pysteps.io/revision"] == "3"
     assert rc["metadata"]["annotations"]["pysteps.io/desired-replicas"] == "2"
     assert "pysteps.io/revision" not in t["metadata"]["labels"]  # the template is not mutated
+
+
+def test_change_cause_carries_no_credentials_of_the_build_url():
+    from pysteps.masking import add_secrets
+
+    add_secrets(["job-" + "c0ffee77"])
+    release = manifests.Release("c" * 40, "https://ci:tok3n@ci.example.com/job-c0ffee77/5/")
+    assert release.change_cause() == (
+        "pysteps deploy cccccccccccc (https://ci.example.com/********/5/)"
+    )
