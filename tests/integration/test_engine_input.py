@@ -27,42 +27,24 @@ from pysteps.spec import deep_merge
 from tests.conftest import REPO, require
 from tests.gitrepo import GitRepo
 from tests.integration import etcd_v3
+from tests.integration.test_deploy_e2e import Bed as E2EBed
 
 pytestmark = pytest.mark.integration
 
 EXAMPLE = REPO / "examples" / "hello"
+# A namespace no test makes: a hostile code.path aims at it.
+VICTIM = "ei-victim"
 
 
-class Bed:
-    def __init__(self, env: dict[str, str], namespace: str, tmp: Path) -> None:
-        self.env = env
-        self.namespace = namespace
-        self.tmp = tmp
+class Bed(E2EBed):
+    """The end-to-end tests' bed, deploying with a JSON overrides file as the Jenkins step does."""
 
-    def cli(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 300):
-        env = {**os.environ, **self.env, **(extra_env or {})}
-        env.pop("BUILD_URL", None)
-        return subprocess.run(
-            [sys.executable, "-m", "pysteps", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-
-    def kubectl(self, *args: str, check: bool = True) -> str:
-        out = subprocess.run(
-            [self.env["TESTBED_KUBECTL"], "--kubeconfig", self.env["KUBECONFIG"], *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if check:
-            assert out.returncode == 0, out.stderr
-        return out.stdout
+    def kubectl_or_empty(self, *args: str) -> str:
+        """kubectl's output, or '' when it fails (the object or namespace does not exist)."""
+        try:
+            return self.kubectl(*args)
+        except AssertionError:
+            return ""
 
     def base_overrides(self) -> dict[str, Any]:
         return {
@@ -71,7 +53,7 @@ class Bed:
             "build": {"args": {"BASE": self.env["TESTBED_BASE_IMAGE"]}},
         }
 
-    def deploy(
+    def deploy_with(
         self,
         app: Path,
         overrides: dict[str, Any],
@@ -83,7 +65,8 @@ class Bed:
         over = self.tmp / f"overrides-{tag}.json"
         over.write_text(json.dumps(overrides))
         result = self.tmp / f"result-{tag}.json"
-        out = self.cli(
+        runner = Bed({**self.env, **extra_env}, self.namespace, self.tmp) if extra_env else self
+        out = runner.cli(
             "deploy",
             "--repo",
             str(app),
@@ -94,7 +77,6 @@ class Bed:
             "--result",
             str(result),
             *args,
-            extra_env=extra_env,
         )
         data = json.loads(result.read_text()) if result.exists() else None
         return out, data
@@ -142,14 +124,8 @@ def bed(testbed, tmp_path):
 
 def cluster_state(bed: Bed, namespace: str) -> dict[str, str]:
     """Every object of NAMESPACE with its resourceVersion (and the namespace's existence)."""
-    raw = bed.kubectl(
-        "-n",
-        namespace,
-        "get",
-        "deploy,rs,rc,svc,pods,secrets,configmaps,leases",
-        "-o",
-        "json",
-        check=False,
+    raw = bed.kubectl_or_empty(
+        "-n", namespace, "get", "deploy,rs,rc,svc,pods,secrets,configmaps,leases", "-o", "json"
     )
     items = json.loads(raw)["items"] if raw.strip() else []
     state = {
@@ -199,9 +175,20 @@ def volume_tree(bed: Bed, top: str) -> dict[str, str]:
     return tree
 
 
-# 1. Hostile values through every field -----------------------------------------------------
+def world_state(bed: Bed) -> tuple[Any, ...]:
+    """Our namespace and a victim one, as the cluster, etcd, nginx and the volume see them."""
+    return (
+        cluster_state(bed, bed.namespace),
+        cluster_state(bed, VICTIM),
+        etcd_state(bed, f"/devnginx/{bed.namespace}/"),
+        etcd_state(bed, f"/devnginx/{VICTIM}/"),
+        nginx_lines(bed, bed.namespace),
+        volume_tree(bed, bed.namespace),
+        volume_tree(bed, VICTIM),
+    )
 
-VICTIM = "ei-victim"
+
+# 1. Hostile values through every field -----------------------------------------------------
 
 HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("name", {"name": "hello\n"}),
@@ -261,20 +248,12 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
 def test_hostile_values_through_every_field_exit_2_and_change_nothing(bed, tmp_path):
     app = make_app(tmp_path)
     # A live app first, so "nothing changed" covers a workload, a Service, a route and a lock.
-    out, _ = bed.deploy(app, bed.base_overrides())
+    out, _ = bed.deploy_with(app, bed.base_overrides())
     assert out.returncode == 0, out.stderr
-    before = (
-        cluster_state(bed, bed.namespace),
-        cluster_state(bed, VICTIM),
-        etcd_state(bed, f"/devnginx/{bed.namespace}/"),
-        etcd_state(bed, f"/devnginx/{VICTIM}/"),
-        nginx_lines(bed, bed.namespace),
-        volume_tree(bed, bed.namespace),
-        volume_tree(bed, VICTIM),
-    )
+    before = world_state(bed)
     failures = []
     for field, hostile in HOSTILE:
-        out, result = bed.deploy(app, deep_merge(bed.base_overrides(), hostile))
+        out, result = bed.deploy_with(app, deep_merge(bed.base_overrides(), hostile))
         errors = [line for line in out.stderr.splitlines() if line.startswith("pysteps deploy:")]
         ok = (
             out.returncode == 2
@@ -286,22 +265,14 @@ def test_hostile_values_through_every_field_exit_2_and_change_nothing(bed, tmp_p
         if not ok:
             failures.append(f"{field} {hostile!r}: exit {out.returncode}: {out.stderr[-400:]}")
     assert failures == []
-    after = (
-        cluster_state(bed, bed.namespace),
-        cluster_state(bed, VICTIM),
-        etcd_state(bed, f"/devnginx/{bed.namespace}/"),
-        etcd_state(bed, f"/devnginx/{VICTIM}/"),
-        nginx_lines(bed, bed.namespace),
-        volume_tree(bed, bed.namespace),
-        volume_tree(bed, VICTIM),
-    )
+    after = world_state(bed)
     assert after == before
 
 
 def test_a_deploy_into_a_missing_namespace_is_exit_3_with_a_true_result(bed, tmp_path):
     app = make_app(tmp_path)
     missing = f"ei-missing-{uuid.uuid4().hex[:6]}"
-    out, result = bed.deploy(app, deep_merge(bed.base_overrides(), {"namespace": missing}))
+    out, result = bed.deploy_with(app, deep_merge(bed.base_overrides(), {"namespace": missing}))
     assert out.returncode == 3, out.stderr
     assert f"namespace {missing} does not exist" in out.stderr
     assert "Traceback" not in out.stderr
@@ -316,9 +287,9 @@ def test_destroy_of_a_missing_app_with_purge_leaves_every_other_apps_code(bed, t
     require(bed.env, "PYSTEPS_GLUSTER_HOST", "PYSTEPS_GLUSTER_VOLUME")
     app = make_app(tmp_path)
     code = deep_merge(bed.base_overrides(), {"mode": "code"})
-    out, _ = bed.deploy(app, code, spec="deploy-code.yaml")
+    out, _ = bed.deploy_with(app, code, spec="deploy-code.yaml")
     assert out.returncode == 0, out.stderr
-    out, _ = bed.deploy(app, bed.base_overrides())  # an image-mode app beside it
+    out, _ = bed.deploy_with(app, bed.base_overrides())  # an image-mode app beside it
     assert out.returncode == 0, out.stderr
     tree = volume_tree(bed, bed.namespace)
     assert any(p.startswith("hello-code/releases/") for p in tree), tree
@@ -337,7 +308,7 @@ def test_destroy_of_a_missing_app_with_purge_leaves_every_other_apps_code(bed, t
     assert out.returncode == 0, out.stderr
     assert "no code directory purged" in out.stderr
     assert volume_tree(bed, bed.namespace) == tree
-    assert bed.kubectl("-n", bed.namespace, "get", "deploy", "hello", check=False) == ""
+    assert bed.kubectl_or_empty("-n", bed.namespace, "get", "deploy", "hello") == ""
 
     # The code-mode app's own directory, the one its workload records, goes with it.
     out = bed.cli("destroy", "hello-code", "-n", bed.namespace, "--purge-code", "--yes")
@@ -360,7 +331,7 @@ def test_a_planted_secret_is_in_the_secret_and_nowhere_else(bed, tmp_path):
     )
     # The build URL carries both: a careless Jenkins setup, the leak this test would catch.
     build_url = f"https://ci:{app_secret}@ci.example.test/job/{registry_password}/1/"
-    out, result = bed.deploy(
+    out, result = bed.deploy_with(
         app,
         overrides,
         "--build-url",
@@ -448,8 +419,8 @@ def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(bed, tm
     # As soon as the deploy holds its lease (it is building the image), someone takes it.
     deadline = time.monotonic() + 60
     while True:
-        raw = bed.kubectl(
-            "-n", bed.namespace, "get", "lease", "pysteps-deploy-hello", "-o", "json", check=False
+        raw = bed.kubectl_or_empty(
+            "-n", bed.namespace, "get", "lease", "pysteps-deploy-hello", "-o", "json"
         )
         if raw.strip():
             break
@@ -466,7 +437,7 @@ def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(bed, tm
     assert "taken by ei-thief" in stderr
     data = json.loads(result.read_text())
     assert data["exit_code"] == 3 and data["done"] == [a for a in data["done"] if "build" in a]
-    assert bed.kubectl("-n", bed.namespace, "get", "deploy", "hello", check=False) == ""
+    assert bed.kubectl_or_empty("-n", bed.namespace, "get", "deploy", "hello") == ""
     holder = json.loads(
         bed.kubectl("-n", bed.namespace, "get", "lease", "pysteps-deploy-hello", "-o", "json")
     )["spec"]["holderIdentity"]
