@@ -306,3 +306,14 @@ def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(world):
         "job/thief/1"
     )
     assert world.last_result.exit_code == 3
+
+
+def test_a_changed_secret_value_updates_the_secret_and_restarts_the_pods(world):
+    spec_env = {"API_TOKEN": {"secret_env": "CI_TOKEN_VAR"}}
+    world.deploy(C1, env=spec_env, environ={"CI_TOKEN_VAR": "first-" + "a1b2c3"})
+    again = world.deploy(C1, env=spec_env, environ={"CI_TOKEN_VAR": "first-" + "a1b2c3"})
+    assert again.plan == []
+    changed = world.deploy(C1, env=spec_env, environ={"CI_TOKEN_VAR": "second-" + "d4e5f6"})
+    assert "RollingUpdate" in [a["type"] for a in changed.plan]
+    stored = world.kube.get("Secret", "team-a", "hello-pysteps-env")["data"]["API_TOKEN"]
+    assert base64.b64decode(stored).decode() == "second-d4e5f6"
