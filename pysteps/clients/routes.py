@@ -86,24 +86,6 @@ class RouteRegistry(Protocol):
     def unregister(self, namespace: str, name: str) -> bool: ...
 
 
-class MemoryRouteRegistry:
-    """In-memory registry for tests and dry runs."""
-
-    observable = True
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Route] = {}
-
-    def get(self, namespace: str, name: str) -> Route | None:
-        return self.routes.get((namespace, name))
-
-    def register(self, route: Route) -> None:
-        self.routes[(route.namespace, route.name)] = route
-
-    def unregister(self, namespace: str, name: str) -> bool:
-        return self.routes.pop((namespace, name), None) is not None
-
-
 class LogRouteRegistry:
     """No registry configured: say plainly what would have been registered."""
 

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from pysteps.clients.kube import KINDS, AlreadyExists, Conflict
+from pysteps.clients.routes import Route
 from pysteps.clients.storage import AppDirectory, validate_app_path
 from pysteps.errors import ServiceError
 
@@ -570,3 +571,21 @@ class MemoryStorage:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class MemoryRouteRegistry:
+    """In-memory route registry."""
+
+    observable = True
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Route] = {}
+
+    def get(self, namespace: str, name: str) -> Route | None:
+        return self.routes.get((namespace, name))
+
+    def register(self, route: Route) -> None:
+        self.routes[(route.namespace, route.name)] = route
+
+    def unregister(self, namespace: str, name: str) -> bool:
+        return self.routes.pop((namespace, name), None) is not None

@@ -9,14 +9,13 @@ import json
 import pytest
 
 from pysteps.clients.mail import MemoryNotifier
-from pysteps.clients.routes import MemoryRouteRegistry
 from pysteps.console import Console
 from pysteps.deploy import DeployEngine, DeployOptions, Services
 from pysteps.errors import PreconditionError, RolloutFailed
 from pysteps.lock import DeployLock
 from pysteps.manifests import Release
 from pysteps.spec import build_spec
-from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
 
 C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
 REPO = "127.0.0.1:25000/team/hello"

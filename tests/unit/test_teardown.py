@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from pysteps.clients.mail import MemoryNotifier
-from pysteps.clients.routes import MemoryRouteRegistry
 from pysteps.console import Console
 from pysteps.deploy import DeployEngine, DeployOptions, Services
 from pysteps.errors import InputError, PreconditionError
@@ -13,7 +12,7 @@ from pysteps.lock import DeployLock
 from pysteps.manifests import Release
 from pysteps.spec import build_spec
 from pysteps.teardown import destroy_app
-from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
 
 C1 = "1" * 40
 
