@@ -330,7 +330,7 @@ def test_a_planted_secret_is_in_the_secret_and_nowhere_else(bed, tmp_path):
         {"env": {"APP_CRED": {"secret_env": "EI_APP_CRED"}}, "mail": {"to": [recipient]}},
     )
     # The build URL carries both: a careless Jenkins setup, the leak this test would catch.
-    build_url = f"https://ci:{app_secret}@ci.example.test/job/{registry_password}/1/"
+    build_url = f"https://ci:{app_secret}@ci.example.test/job/{registry_password}/{app_secret}/"
     out, result = bed.deploy_with(
         app,
         overrides,
