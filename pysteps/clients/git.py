@@ -80,12 +80,33 @@ class GitCheckout:
                 ) from None
             archive.seek(0)
             with tarfile.open(fileobj=archive) as tar:
-                # git writes the tar: no absolute paths or '..'; the data filter (where this
-                # Python has it) refuses links that leave DEST anyway.
-                if hasattr(tarfile, "data_filter"):
-                    tar.extractall(dest, filter="data")
+                members = _checked_members(tar.getmembers(), commit)
+                if hasattr(tarfile, "fully_trusted_filter"):
+                    # Checked above; links are kept as links (a build context may hold any).
+                    tar.extractall(dest, members=members, filter="fully_trusted")
                 else:  # pragma: no cover - Python before 3.9.17
-                    tar.extractall(dest)
+                    tar.extractall(dest, members=members)
+
+
+def _checked_members(members: list[tarfile.TarInfo], commit: str) -> list[tarfile.TarInfo]:
+    """Regular files, directories and symlinks whose names stay inside the export.
+
+    A symlink is written as a link (its target is not followed, wherever it points); no name
+    may pass through a symlink, so nothing is ever written outside the export directory.
+    """
+    links: set[str] = set()
+    for member in members:
+        name = member.name.rstrip("/")
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            raise InputError(f"commit {commit[:12]}: path {member.name!r} leaves the tree")
+        if any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+            raise InputError(f"commit {commit[:12]}: path {member.name!r} passes a symlink")
+        if member.issym():
+            links.add(name)
+        elif not (member.isfile() or member.isdir()):
+            raise InputError(f"commit {commit[:12]}: {member.name!r} is not a file or directory")
+    return members
 
 
 def path_inside(root: Path, relative: str, field: str) -> Path:
