@@ -82,10 +82,11 @@ class Bed(E2EBed):
         return out, data
 
 
-def make_app(tmp: Path) -> Path:
+def make_app(tmp: Path, *, link_out: bool = False) -> Path:
     app = tmp / "app"
     shutil.copytree(EXAMPLE, app)
-    (app / "outside").symlink_to("/etc")  # a context that leaves the checkout
+    if link_out:
+        (app / "outside").symlink_to("/etc")  # a build context that leaves the checkout
     GitRepo(app).commit("first")
     return app
 
@@ -108,7 +109,13 @@ def bed(testbed, tmp_path):
     b.kubectl("create", "namespace", namespace)
     yield b
     b.kubectl("delete", "namespace", namespace, "--wait=false")
-    shutil.rmtree(Path(testbed["TESTBED_GLUSTER_BRICK"]) / namespace, ignore_errors=True)
+    # Through the volume (never on the brick behind glusterd's back).
+    host, volume = testbed.get("PYSTEPS_GLUSTER_HOST"), testbed.get("PYSTEPS_GLUSTER_VOLUME")
+    if host and volume and (Path(testbed["TESTBED_GLUSTER_BRICK"]) / namespace).exists():
+        from pysteps.clients.storage import GlusterStorage
+
+        with GlusterStorage(host, volume) as storage:
+            storage.app_dir(namespace).purge()
     etcd_v3.call(
         testbed["PYSTEPS_ETCD_URL"],
         "kv/deleterange",
@@ -246,7 +253,7 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
 
 
 def test_hostile_values_through_every_field_exit_2_and_change_nothing(bed, tmp_path):
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, link_out=True)
     # A live app first, so "nothing changed" covers a workload, a Service, a route and a lock.
     out, _ = bed.deploy_with(app, bed.base_overrides())
     assert out.returncode == 0, out.stderr
