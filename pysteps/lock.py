@@ -158,7 +158,7 @@ class DeployLock:
                     f"renewed for its duration, {self._holder_duration()} s)"
                 )
             if not told:
-                log(f"waiting for the lock of {self.namespace}/{self.app} held by {holder}")
+                log(f"waiting for the deploy lock of {self.namespace}/{self.app} held by {holder}")
                 told = True
             time.sleep(poll)
 
