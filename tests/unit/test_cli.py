@@ -53,7 +53,7 @@ def test_destroy_without_terminal_refuses_instead_of_prompting(capsys, monkeypat
 
 
 @pytest.mark.parametrize("command", ["destroy", "status", "rollback"])
-@pytest.mark.parametrize("bad", ["../x", "Hello", "a;rm"])
+@pytest.mark.parametrize("bad", ["../x", "Hello", "a;rm", "hello\n"])
 def test_app_names_are_validated_before_any_request(command, bad, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, bad, "--yes"] if command == "destroy" else [command, bad])
