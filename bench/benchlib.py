@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import os
-import shlex
 import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pysteps.testbed_env import read_testbed_env, testbed_env_path
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def testbed_env() -> dict[str, str]:
     """The test bed's `export KEY=value` lines (make testbed-up writes them)."""
-    path = Path(os.environ.get("TESTBED_DIR", REPO / ".testbed")) / "env"
+    path = testbed_env_path()
     if not path.exists():
         raise SystemExit(f"{path} is missing: run 'make testbed-up' first")
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = (shlex.split(value) or [""])[0]
-    return env
+    return read_testbed_env(path)
 
 
 def git(repo: Path, *args: str) -> str:

@@ -24,13 +24,10 @@ NAMESPACE = "demo"
 
 
 def load_env() -> dict[str, str]:
-    path = REPO / ".testbed" / "env"
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = (shlex.split(value) or [""])[0]
-    return env
+    """The test bed's endpoints ($TESTBED_DIR/env, else .testbed/env)."""
+    from pysteps.testbed_env import read_testbed_env
+
+    return read_testbed_env()
 
 
 def step(title: str) -> None:
@@ -77,8 +74,10 @@ def main() -> None:
     mails_before = set(Path(env["TESTBED_SMTP_STORE"]).glob("*.eml"))
 
     image_sets = [
-        "--set", f"image={env['PYSTEPS_REGISTRY']}/demo/hello",
-        "--set", f"build.args.BASE={env['TESTBED_BASE_IMAGE']}",
+        "--set",
+        f"image={env['PYSTEPS_REGISTRY']}/demo/hello",
+        "--set",
+        f"build.args.BASE={env['TESTBED_BASE_IMAGE']}",
     ]
     step("Image mode: build, push, deploy by digest")
     sh(*pysteps, "deploy", "--repo", str(app), *image_sets, env=env)

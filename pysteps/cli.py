@@ -8,6 +8,8 @@ Exit codes:
   3   a precondition failed: lock held, app missing, permission refused
   4   an outside system failed or is unreachable (cluster, registry, storage, etcd, mail)
   70  the rollout timed out (and was rolled back unless --no-rollback)
+  99  an unexpected error: a bug in pysteps (the traceback with -v); the result file is
+      still written, with exit_code 99
   130 interrupted (SIGTERM from an aborted build, or Ctrl-C); a rerun continues safely
 """
 
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pysteps",
         description="Ship apps to Kubernetes: observe, plan, apply.",
         epilog="Exit codes: 0 ok, 1 rollout failed, 2 bad input, 3 precondition failed, "
-        "4 outside system failed, 70 rollout timed out.",
+        "4 outside system failed, 70 rollout timed out, 99 internal error, 130 interrupted.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="details and tracebacks")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -70,17 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # released and the result file is written instead of both being left behind.
     signal.signal(signal.SIGTERM, _interrupt)
     module = importlib.import_module(f"pysteps.commands.{command}")
-    from pysteps.errors import PystepsError
+    from pysteps.errors import as_pysteps_error
 
+    # The one place where every error becomes an exit code and one masked line; commands
+    # that write a result file map errors the same way (as_pysteps_error) before re-raising.
     try:
         return int(module.run(rest[1:], verbose=opts.verbose))
-    except PystepsError as exc:
-        if opts.verbose:
-            traceback.print_exc()
-        from pysteps.console import Masker, secrets_from_env
+    except (Exception, KeyboardInterrupt) as exc:
+        error = as_pysteps_error(exc)
+        from pysteps.masking import mask
 
-        print(f"pysteps {command}: {Masker(secrets_from_env())(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"pysteps {command}: interrupted", file=sys.stderr)
-        return 130
+        if opts.verbose or "-v" in rest or "--verbose" in rest:
+            print(mask(traceback.format_exc()), file=sys.stderr, end="")
+        print(f"pysteps {command}: {mask(str(error))}", file=sys.stderr)
+        return error.exit_code

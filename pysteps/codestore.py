@@ -1,15 +1,52 @@
 """Code mode's store: app directories on a GlusterFS volume, synced from git (pysteps.codesync).
 
-The deploy engine sees only this small interface (pysteps.deploy.CodeService).
+The deploy engine sees only the small interface CodeService.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from pysteps import codesync
 from pysteps.clients.storage import GlusterStorage
+
+
+class CodeSyncLike(Protocol):
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def files_written(self) -> int: ...
+
+    @property
+    def bytes_written(self) -> int: ...
+
+
+class CodeService(Protocol):
+    """Code mode: what the deploy engine needs of a code store (GlusterCodeStore below)."""
+
+    volume: str
+
+    def deployed_commit(self, path: str) -> str | None: ...
+
+    def sync(
+        self,
+        path: str,
+        repo: Path,
+        commit: str,
+        keep: int,
+        *,
+        switch: bool = True,
+        protect: Sequence[str] = (),
+    ) -> CodeSyncLike: ...
+
+    def switch(self, path: str, commit: str) -> None: ...
+
+    def releases(self, path: str) -> list[str]: ...
+
+    def purge(self, path: str) -> bool: ...
 
 
 class GlusterCodeStore:

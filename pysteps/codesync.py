@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +43,7 @@ from typing import Literal
 
 from pysteps.clients.storage import AppDirectory, PathEscapeError, resolve_link_target
 from pysteps.errors import InputError, PreconditionError
+from pysteps.names import is_commit
 
 CURRENT = "current"
 RELEASES = "releases"
@@ -57,7 +57,6 @@ MODE_EXECUTABLE = 0o100755
 MODE_SYMLINK = 0o120000
 MODE_SUBMODULE = 0o160000
 
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _MAX_IN_FLIGHT = 64
 
 SyncMode = Literal["incremental", "full", "unchanged"]
@@ -337,7 +336,7 @@ def deployed_commit(appdir: AppDirectory) -> str | None:
         )
     target = appdir.readlink(CURRENT)
     head, _, commit = target.rpartition("/")
-    if head != RELEASES or not _COMMIT.match(commit):
+    if head != RELEASES or not is_commit(commit, full=True):
         raise PreconditionError(
             f"{appdir.describe()}/{CURRENT} points to {target!r}, not to a release: "
             "remove it and deploy again"
@@ -360,7 +359,7 @@ def list_releases(appdir: AppDirectory) -> list[Release]:
     current = deployed_commit(appdir)
     found: list[Release] = []
     for name in appdir.listdir(RELEASES):
-        if not _COMMIT.match(name):
+        if not is_commit(name, full=True):
             continue
         manifest = _read_manifest(appdir, release_path(name))
         if manifest is None or manifest.get("commit") != name:

@@ -1,44 +1,13 @@
-"""Logging is the user interface: phase headings, one line per change, secrets masked."""
+"""Logging is the user interface: phase headings, one line per change, secrets masked
+(by pysteps.masking, the one masker)."""
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
-_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY)", re.IGNORECASE)
-MASK = "********"
-
-
-def secrets_from_env(environ: dict[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names say they are secret."""
-    env = os.environ if environ is None else environ
-    return [v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 4]
-
-
-class Masker:
-    """Replaces every known secret value with a fixed mask."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret that contains another is masked whole.
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
-
-    def deep(self, value: Any) -> Any:
-        """Mask every string inside a JSON-like value."""
-        if isinstance(value, str):
-            return self(value)
-        if isinstance(value, dict):
-            return {k: self.deep(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.deep(v) for v in value]
-        return value
+from pysteps.masking import Masker
 
 
 class Console:
@@ -52,7 +21,8 @@ class Console:
     ) -> None:
         self.verbose = verbose
         self.stream = stream or sys.stderr
-        self.mask = Masker(secrets_from_env() if secrets is None else secrets)
+        # None: the process-wide masker (environment + every secret the spec marks).
+        self.mask = Masker(secrets)
         self.lines: list[str] = []
 
     def _write(self, text: str) -> None:

@@ -7,18 +7,20 @@ tests run the whole flow on in-memory fakes and integration tests on the real te
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pysteps.clients.kube import KubeApi
 from pysteps.clients.mail import Mail, Notifier
 from pysteps.clients.routes import Route, RouteRegistry
 from pysteps.console import Console
 from pysteps.errors import PreconditionError, PystepsError, RolloutFailed, RolloutTimeout
-from pysteps.lock import DeployLock
-from pysteps.manifests import Release, selector_labels
+from pysteps.lock import DeployLock, LockedKube
+from pysteps.manifests import Release, env_secret, selector_labels
+from pysteps.masking import public_url
+from pysteps.ownership import check_code_path_free
 from pysteps.plan import (
     Action,
     BuildImage,
@@ -41,67 +43,9 @@ from pysteps.spec import AppSpec
 from pysteps.state import Observed, ObservedRoute
 from pysteps.workloads import Workloads
 
-
-class BuiltImageLike(Protocol):
-    @property
-    def reference(self) -> str: ...
-
-    @property
-    def built(self) -> bool: ...
-
-
-class ImageService(Protocol):
-    """Image mode: what the engine needs of the image builder (pysteps.clients.images)."""
-
-    def remote_digest(self, repository: str, tag: str) -> str | None: ...
-
-    def ensure_image(
-        self,
-        *,
-        context: Path,
-        dockerfile: str,
-        repository: str,
-        commit: str,
-        extra_tags: Sequence[str] = (),
-        build_args: Mapping[str, str] | None = None,
-        source_url: str | None = None,
-    ) -> BuiltImageLike: ...
-
-
-class CodeSyncLike(Protocol):
-    @property
-    def mode(self) -> str: ...
-
-    @property
-    def files_written(self) -> int: ...
-
-    @property
-    def bytes_written(self) -> int: ...
-
-
-class CodeService(Protocol):
-    """Code mode: what the engine needs of the code store (pysteps.codestore)."""
-
-    volume: str
-
-    def deployed_commit(self, path: str) -> str | None: ...
-
-    def sync(
-        self,
-        path: str,
-        repo: Path,
-        commit: str,
-        keep: int,
-        *,
-        switch: bool = True,
-        protect: Sequence[str] = (),
-    ) -> CodeSyncLike: ...
-
-    def switch(self, path: str, commit: str) -> None: ...
-
-    def releases(self, path: str) -> list[str]: ...
-
-    def purge(self, path: str) -> bool: ...
+if TYPE_CHECKING:
+    from pysteps.clients.images import ImageService
+    from pysteps.codestore import CodeService
 
 
 @dataclass
@@ -175,6 +119,7 @@ class DeployEngine:
         self.services = services
         self.say = console
         self.workloads = Workloads(services.kube, console)
+        self.lock: DeployLock | None = None
         self.last_result: DeployResult | None = None
         # code.restart: none: the switch that put new code live in this deploy, if any.
         self._live_switch: SwitchCode | None = None
@@ -225,6 +170,8 @@ class DeployEngine:
         started = time.monotonic()
         lock = None
         try:
+            if spec.mode == "code":
+                check_code_path_free(self.services.kube, spec.namespace, spec.name, spec.code_path)
             if not options.dry_run:
                 lock = DeployLock(
                     self.services.kube,
@@ -233,6 +180,7 @@ class DeployEngine:
                     duration=max(60, spec.rollout.timeout_seconds // 2),
                 )
                 lock.acquire(options.lock_wait, self.say)
+                self._hold(lock)
             self.say.heading(f"Observing {spec.namespace}/{spec.name}")
             observed = self.observe(spec, release)
             self._describe_observed(spec, observed)
@@ -264,11 +212,22 @@ class DeployEngine:
             raise
         finally:
             if lock is not None:
+                self._hold(None)
                 lock.release()
             result.timings["total"] = round(time.monotonic() - started, 3)
             notify = [a for a in result.plan if a.get("type") == "Notify"]
             if notify and not options.dry_run:
                 self._notify(spec, release, result, notify[0])
+
+    def _hold(self, lock: DeployLock | None) -> None:
+        """While LOCK is held every cluster write first checks it (stops if it was lost)."""
+        self.lock = lock
+        raw = self.services.kube
+        if isinstance(raw, LockedKube):
+            raw = raw.kube
+        kube: KubeApi = raw if lock is None else LockedKube(raw, lock)
+        self.services.kube = kube
+        self.workloads.kube = kube
 
     def _describe_observed(self, spec: AppSpec, observed: Observed) -> None:
         wl = observed.workload
@@ -302,9 +261,13 @@ class DeployEngine:
             self.say(f"- {action.describe()}")
             t0 = time.monotonic()
             try:
+                if self.lock is not None:
+                    self.lock.check()  # code and routes are written outside the cluster too
                 if isinstance(action, BuildImage):
-                    built = self.services.images.ensure_image(
-                        context=options.repo / spec.build.context,
+                    # From a clean export of the commit, never from the working tree.
+                    built = self.services.images.ensure_commit_image(
+                        checkout=options.repo,
+                        context=spec.build.context,
                         dockerfile=spec.build.dockerfile,
                         repository=action.repository,
                         commit=release.commit,
@@ -331,6 +294,8 @@ class DeployEngine:
                     )
                 elif isinstance(action, (CreateWorkload, RollingUpdate, RestartPods)):
                     assert image is not None
+                    if spec.secret_values:
+                        self._ensure_env_secret(spec)
                     outcome = self.workloads.roll_out(
                         spec,
                         release,
@@ -366,6 +331,20 @@ class DeployEngine:
                 raise
             result.done.append(action.describe())
             result.timings[f"{index + 1}.{action.type}"] = round(time.monotonic() - t0, 3)
+
+    def _ensure_env_secret(self, spec: AppSpec) -> None:
+        """Write the app's Secret of secret env values (never logged) before pods need it."""
+        desired = env_secret(spec)
+        kube = self.services.kube
+        live = kube.get("Secret", spec.namespace, desired["metadata"]["name"])
+        if live is None:
+            kube.create(desired)
+        elif live.get("data") != desired["data"]:
+            desired["metadata"]["resourceVersion"] = live["metadata"].get("resourceVersion")
+            kube.replace(desired)
+        else:
+            return
+        self.say(f"  Secret {desired['metadata']['name']}: {', '.join(sorted(desired['data']))}")
 
     def _rollout_failed(
         self,
@@ -517,7 +496,7 @@ def deploy_summary(result: DeployResult, release: Release) -> list[str]:
         + (f" (exit {result.exit_code})" if result.exit_code else ""),
     ]
     if release.build_url:
-        lines.append(f"build:    {release.build_url}")
+        lines.append(f"build:    {public_url(release.build_url)}")
     if result.image:
         lines.append(f"image:    {result.image}")
     if result.error:

@@ -17,7 +17,9 @@ from pysteps.console import Console
 from pysteps.names import dns_label_argument
 
 if TYPE_CHECKING:
-    from pysteps.deploy import CodeService, ImageService, Services
+    from pysteps.clients.images import ImageService
+    from pysteps.codestore import CodeService
+    from pysteps.deploy import Services
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -38,6 +40,17 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", type=dns_label_argument, help="the app's name")
     parser.add_argument(
         "-n", "--namespace", type=dns_label_argument, default="default", help="its namespace"
+    )
+
+
+def add_lock_wait(parser: argparse.ArgumentParser) -> None:
+    """--lock-wait, for the commands that hold the app's lock."""
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another command on the app to finish (default: do not wait)",
     )
 
 

@@ -43,3 +43,21 @@ class Interrupted(PystepsError):
     """Stopped by SIGTERM (an aborted Jenkins build) or Ctrl-C; a rerun continues safely."""
 
     exit_code = 130
+
+
+class InternalError(PystepsError):
+    """An unexpected exception: a bug in pysteps. The traceback is printed with -v."""
+
+    exit_code = 99
+
+
+def as_pysteps_error(exc: BaseException) -> PystepsError:
+    """EXC as the error pysteps reports: its own errors as they are, the rest by kind."""
+    if isinstance(exc, PystepsError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted("interrupted (SIGTERM or Ctrl-C); rerun the command to continue")
+    return InternalError(
+        f"unexpected {type(exc).__name__}: {exc}; nothing more is known: rerun with -v for the "
+        "traceback and report it"
+    )

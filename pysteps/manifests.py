@@ -6,13 +6,15 @@ v1 Service), so the same manifests work on old and current clusters.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from pysteps.codesync import release_path
-from pysteps.spec import AppSpec
+from pysteps.masking import mask, public_url
+from pysteps.spec import AppSpec, SecretEnv
 
 MANAGED_BY = "pysteps"
 ANN_SPEC_HASH = "pysteps.io/spec-hash"
@@ -23,6 +25,7 @@ ANN_RESTARTED_AT = "pysteps.io/restarted-at"
 ANN_CHANGE_CAUSE = "kubernetes.io/change-cause"
 ANN_DOMAINS = "pysteps.io/domains"
 ANN_CODE_PATH = "pysteps.io/code-path"
+ANN_ENV_SECRET = "pysteps.io/env-secret-digest"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_VERSION = "app.kubernetes.io/version"
@@ -43,7 +46,9 @@ class Release:
 
     def change_cause(self) -> str:
         cause = f"pysteps deploy {self.short}"
-        return f"{cause} ({self.build_url})" if self.build_url else cause
+        # An annotation is readable by anyone who can read the Deployment: no credentials.
+        url = mask(public_url(self.build_url) or "")
+        return f"{cause} ({url})" if url else cause
 
 
 def selector_labels(spec: AppSpec) -> dict[str, str]:
@@ -86,7 +91,7 @@ def _container(spec: AppSpec, image: str, pinned: str | None = None) -> dict[str
         },
     }
     if spec.env:
-        container["env"] = [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
+        container["env"] = [_env_var(spec, k, v) for k, v in sorted(spec.env.items())]
     if spec.command:
         container["command"] = list(spec.command)
     if spec.readiness:
@@ -110,6 +115,36 @@ def _container(spec: AppSpec, image: str, pinned: str | None = None) -> dict[str
         container["volumeMounts"] = [mount]
         container["workingDir"] = f"{CODE_MOUNT_PATH}/current"
     return container
+
+
+def _env_var(spec: AppSpec, key: str, value: str | SecretEnv) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"name": key, "value": value}
+    # Secret values never appear in the workload: the pod reads them from the app's Secret.
+    ref = {"name": env_secret_name(spec.name), "key": key}
+    return {"name": key, "valueFrom": {"secretKeyRef": ref}}
+
+
+def env_secret_name(app: str) -> str:
+    """The Secret that holds an app's secret env values."""
+    return f"{app}-pysteps-env"
+
+
+def env_secret(spec: AppSpec) -> dict[str, Any]:
+    """The app's Secret with the values of its secret env entries (spec.with_secrets)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": env_secret_name(spec.name),
+            "namespace": spec.namespace,
+            "labels": dict(selector_labels(spec)),
+        },
+        "data": {
+            k: base64.b64encode(v.encode()).decode() for k, v in sorted(spec.secret_values.items())
+        },
+    }
 
 
 def _code_subdir(spec: AppSpec, pinned: str | None) -> str:
@@ -141,6 +176,10 @@ def pod_template(
     pinned = pinned_release(spec, code_commit)
     if pinned:
         annotations[ANN_CODE_COMMIT] = pinned
+    # A changed secret value changes the template (and so restarts the pods) through a
+    # salted, slow digest of the values: never the values themselves.
+    if spec.secret_digest:
+        annotations[ANN_ENV_SECRET] = spec.secret_digest
     pod_spec: dict[str, Any] = {
         "containers": [_container(spec, image, pinned)],
         "dnsPolicy": "ClusterFirst",

@@ -5,32 +5,76 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pysteps.clients.kube import KubeApi
 from pysteps.deploy import Services
 from pysteps.errors import PreconditionError
-from pysteps.lock import LEASE_PREFIX
+from pysteps.lock import LEASE_PREFIX, DeployLock, LockedKube
 from pysteps.manifests import ANN_CODE_PATH, ANN_MODE
+from pysteps.ownership import AppObjects, find_app, owned_by
 from pysteps.rollout import RolloutOutcome
 from pysteps.workloads import Workloads, app_selector, rc_revision
 
 
-def destroy_app(services: Services, namespace: str, name: str, purge_code: bool) -> list[str]:
-    """Delete the workload, its pods, the Service, the route, the lock and (optionally) the code."""
-    kube = services.kube
-    code_path = name
-    candidates = [
-        kube.get("Deployment", namespace, name),
-        *kube.list("ReplicationController", namespace, app_selector(name)),
-    ]
-    for obj in candidates:
-        if obj:
-            code_path = (obj["metadata"].get("annotations") or {}).get(ANN_CODE_PATH, code_path)
-    removed = Workloads(kube, log=lambda _line: None).destroy(namespace, name)
-    if services.routes.unregister(namespace, name):
-        removed.append(f"route devnginx/{namespace}/{name}")
-    if kube.delete("Lease", namespace, LEASE_PREFIX + name):
-        removed.append(f"Lease {namespace}/{LEASE_PREFIX}{name}")
-    if purge_code and services.code.purge(code_path):
-        removed.append(f"code directory {code_path} on volume {services.code.volume}")
+def destroy_app(
+    services: Services, namespace: str, name: str, purge_code: bool, lock_wait: float = 0.0
+) -> list[str]:
+    """Delete what the app's own objects record as its own; PreconditionError if it has none.
+
+    Holds the app's lock throughout (a deploy in progress is not destroyed under its feet);
+    the lease goes with the lock's release. The code directory is purged only when the
+    workload records one (a code-mode app) under the app's namespace.
+    """
+    app = find_app(services.kube, namespace, name)
+    if not app.exists:
+        raise PreconditionError(
+            f"{namespace}/{name}: no such app (no workload, Service or Secret labelled as "
+            "its own); nothing removed"
+        )
+    lock = DeployLock(services.kube, namespace, name)
+    lock.acquire(lock_wait)
+    try:
+        kube = LockedKube(services.kube, lock)
+        return _remove(services, kube, lock, app, purge_code)
+    finally:
+        lock.release()
+
+
+def _remove(
+    services: Services, kube: KubeApi, lock: DeployLock, app: AppObjects, purge_code: bool
+) -> list[str]:
+    ns, name = app.namespace, app.name
+    selector = {**app_selector(name)}
+    removed: list[str] = []
+    if app.deployment is not None and kube.delete("Deployment", ns, name):
+        removed.append(f"Deployment {ns}/{name}")
+    for rc in app.controllers:
+        rc_name = rc["metadata"]["name"]
+        kube.patch("ReplicationController", ns, rc_name, {"spec": {"replicas": 0}})
+        if kube.delete("ReplicationController", ns, rc_name):
+            removed.append(f"ReplicationController {ns}/{rc_name}")
+    for kind in ("ReplicaSet", "Pod"):
+        for obj in kube.list(kind, ns, selector):
+            if owned_by(obj, name) and kube.delete(kind, ns, obj["metadata"]["name"]):
+                removed.append(f"{kind} {ns}/{obj['metadata']['name']}")
+    if app.service is not None and kube.delete("Service", ns, name):
+        removed.append(f"Service {ns}/{name}")
+    if app.secret is not None and kube.delete("Secret", ns, app.secret["metadata"]["name"]):
+        removed.append(f"Secret {ns}/{app.secret['metadata']['name']}")
+    lock.check()
+    if services.routes.unregister(ns, name):
+        removed.append(f"route devnginx/{ns}/{name}")
+    if purge_code:
+        path = app.code_path
+        if path is None:
+            removed.append(
+                "no code directory purged: the app records none "
+                f"({'image' if app.mode == 'image' else 'no code-mode workload'})"
+            )
+        else:
+            lock.check()
+            if services.code.purge(path):
+                removed.append(f"code directory {path} on volume {services.code.volume}")
+    removed.append(f"Lease {ns}/{LEASE_PREFIX}{name} (on release)")
     return removed
 
 
@@ -54,10 +98,12 @@ def rollback_app(
     dep_or_rc = _workload_object(services, namespace, name)
     ann = dep_or_rc["metadata"].get("annotations") or {}
     code_mode = ann.get(ANN_MODE) == "code"
-    code_path = ann.get(ANN_CODE_PATH, name)
+    code_path = ann.get(ANN_CODE_PATH)
+    if code_mode and not code_path:  # never guess the directory from the name: it may be another's
+        raise PreconditionError(f"{namespace}/{name}: its workload records no code path")
     target = workloads.rollback_target(namespace, name, to_revision)
     code_target = None
-    if code_mode:
+    if code_mode and code_path:
         releases = services.code.releases(code_path)
         code_target = target.code_commit
         if code_target is not None and code_target not in releases:
@@ -76,7 +122,7 @@ def rollback_app(
                 raise PreconditionError(f"{namespace}/{name}: no earlier code release to return to")
             code_target = older[-1]
     outcome = workloads.rollback(namespace, name, timeout, target=target)
-    if code_target is not None and outcome.ok:
+    if code_path and code_target is not None and outcome.ok:
         if services.code.deployed_commit(code_path) != code_target:
             services.code.switch(code_path, code_target)
         log(f"code of {name} switched to {code_target[:12]}")

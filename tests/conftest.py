@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from pysteps.testbed_env import read_testbed_env, testbed_env_path
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def read_testbed_env(path: Path) -> dict[str, str]:
-    """Parse the `export KEY=value` lines that testbed/testbed.sh writes."""
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :]
-        key, _, value = line.partition("=")
-        parts = shlex.split(value) if value else [""]
-        env[key] = parts[0] if parts else ""
-    return env
 
 
 @pytest.fixture(scope="session")
 def testbed() -> Mapping[str, str]:
     """The test bed's environment. A missing test bed fails the test, it is never skipped."""
-    path = Path(os.environ.get("TESTBED_DIR", REPO / ".testbed")) / "env"
+    path = testbed_env_path()
     if not path.exists():
         pytest.fail(f"{path} is missing: run 'make testbed-up' first", pytrace=False)
     return read_testbed_env(path)

@@ -1,6 +1,7 @@
 """Image mode: build the app's image with the Docker Engine, push it, deploy it by digest.
 
-`ImageBuilder.ensure_image` is the whole story:
+`ImageBuilder.ensure_commit_image` is the whole story (a deploy builds from a clean export of
+the commit, pysteps.clients.git, never from the working tree), then `ensure_image`:
   1. ask the registry (HTTP API v2) whether REPOSITORY:COMMIT exists: then nothing is built
      (a rerun after a later stage failed costs nothing) and only missing extra tags are added;
   2. otherwise build through the Docker SDK (legacy builder: its layer cache reuses unchanged
@@ -22,9 +23,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Protocol
 
+from pysteps.clients.git import GitCheckout, exported_commit, path_inside
 from pysteps.clients.registry import (
     RegistryAuth,
     RegistryClient,
@@ -33,6 +34,8 @@ from pysteps.clients.registry import (
     split_repository,
 )
 from pysteps.errors import InputError, ServiceError
+from pysteps.masking import mask, public_url
+from pysteps.names import is_commit
 
 __all__ = [
     "BuildStream",
@@ -46,9 +49,8 @@ __all__ = [
     "validate_tag",
 ]
 
-_COMMIT = re.compile(r"[0-9a-f]{7,40}")
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})$")
+_STEP = re.compile(r"Step (\d+)/(\d+) : (.*)")
+_BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
 TAIL_LINES = 20
 BUILD_TIMEOUT_S = 3600  # a read timeout: a RUN step may print nothing for a long time
 
@@ -95,7 +97,7 @@ class ImageBuildFailed(InputError):
 def validate_commit(commit: str) -> str:
     """The commit as an image tag: 7 to 40 lowercase hex digits (a Git commit id)."""
     value = commit.strip().lower()
-    if not _COMMIT.fullmatch(value):
+    if not is_commit(value):
         raise InputError(
             f"commit {commit!r} is not a Git commit id: give 7 to 40 hex digits "
             "(e.g. the GIT_COMMIT of the build)"
@@ -122,19 +124,6 @@ def branch_tag(branch: str) -> str:
     return tag
 
 
-def public_url(url: str | None) -> str | None:
-    """URL without user:password@ (a checkout URL may carry a token; labels are public)."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
 def oci_labels(source_url: str | None, commit: str, created: datetime) -> dict[str, str]:
     """The OCI annotations that tie an image to its source: source, revision, created."""
     labels = {
@@ -145,6 +134,7 @@ def oci_labels(source_url: str | None, commit: str, created: datetime) -> dict[s
     }
     source = public_url(source_url)
     if source:
+        source = mask(source)
         labels["org.opencontainers.image.source"] = source
     return labels
 
@@ -228,13 +218,13 @@ class BuildStream:
 
     def _line(self, line: str) -> None:
         self.tail.append(line)
-        m = _STEP.match(line)
+        m = _STEP.fullmatch(line)
         if m:
             self.step = f"{m.group(1)}/{m.group(2)} {m.group(3).strip()}"
             self.steps_total += 1
         elif line.strip() == "---> Using cache":
             self.steps_cached += 1
-        built = _BUILT.match(line)
+        built = _BUILT.fullmatch(line)
         if built and self.image_id is None:
             self.image_id = built.group(1)
 
@@ -258,6 +248,33 @@ def push_progress(chunk: Mapping[str, Any]) -> str | None:
     if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
         return f"  {layer}: {status}"
     return None
+
+
+class BuiltImageLike(Protocol):
+    @property
+    def reference(self) -> str: ...
+
+    @property
+    def built(self) -> bool: ...
+
+
+class ImageService(Protocol):
+    """Image mode: what the deploy engine needs of an image builder (ImageBuilder below)."""
+
+    def remote_digest(self, repository: str, tag: str) -> str | None: ...
+
+    def ensure_commit_image(
+        self,
+        *,
+        checkout: Path,
+        context: str,
+        dockerfile: str,
+        repository: str,
+        commit: str,
+        extra_tags: Sequence[str] = (),
+        build_args: Mapping[str, str] | None = None,
+        source_url: str | None = None,
+    ) -> BuiltImageLike: ...
 
 
 class ImageBuilder:
@@ -349,6 +366,43 @@ class ImageBuilder:
             self._push(repository, extra)
         self.log(f"pushed {image}; deploy {repository}@{digest}")
         return BuiltImage(repository, tag, digest, built=True)
+
+    def ensure_commit_image(
+        self,
+        *,
+        checkout: Path,
+        context: str,
+        dockerfile: str,
+        repository: str,
+        commit: str,
+        extra_tags: Sequence[str] = (),
+        build_args: Mapping[str, str] | None = None,
+        source_url: str | None = None,
+    ) -> BuiltImage:
+        """ensure_image from a clean export of COMMIT: the image tagged COMMIT holds exactly it.
+
+        Uncommitted changes in CHECKOUT are never built; they are named in a warning.
+        """
+        tag = validate_commit(commit)
+        changes = GitCheckout(checkout).changes()
+        if changes:
+            self.log(
+                f"warning: {len(changes)} uncommitted change(s) in {checkout} "
+                f"(e.g. {changes[0]}) are not in the image: it is built from commit "
+                f"{tag[:12]} as committed"
+            )
+        with exported_commit(checkout, GitCheckout(checkout).resolve(tag)) as tree:
+            build_context = path_inside(tree, context, "build.context")
+            path_inside(build_context, dockerfile, "build.dockerfile")
+            return self.ensure_image(
+                context=build_context,
+                dockerfile=dockerfile,
+                repository=repository,
+                commit=commit,
+                extra_tags=extra_tags,
+                build_args=build_args,
+                source_url=source_url,
+            )
 
     # -- engine I/O ----------------------------------------------------------------------
 

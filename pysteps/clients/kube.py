@@ -26,6 +26,7 @@ KINDS: dict[str, KindInfo] = {
     "ReplicaSet": KindInfo("apps/v1", "replicasets"),
     "ReplicationController": KindInfo("v1", "replicationcontrollers"),
     "Service": KindInfo("v1", "services"),
+    "Secret": KindInfo("v1", "secrets"),
     "Pod": KindInfo("v1", "pods"),
     "Event": KindInfo("v1", "events"),
     "Lease": KindInfo("coordination.k8s.io/v1", "leases"),
@@ -59,7 +60,13 @@ class KubeApi(Protocol):
         self, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]: ...
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> bool: ...
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> bool: ...
 
     def pod_logs(
         self, namespace: str, pod: str, container: str, tail_lines: int, previous: bool
@@ -162,6 +169,13 @@ class KubeClient:
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         resp = self._request("POST", obj["kind"], meta.get("namespace"), json=obj)
+        if resp is None:
+            # POST to a collection is 404 only when the namespace itself does not exist.
+            ns = meta.get("namespace")
+            raise PreconditionError(
+                f"namespace {ns} does not exist; create it (kubectl create namespace {ns}) "
+                "or fix spec field 'namespace'"
+            )
         return dict(resp.json())
 
     def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -186,8 +200,21 @@ class KubeClient:
             raise PreconditionError(f"{kind} {namespace}/{name} does not exist")
         return dict(resp.json())
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> bool:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Delete; with PRECONDITIONS (uid, resourceVersion) only that very object (Conflict)."""
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if preconditions:
+            body["preconditions"] = {k: v for k, v in preconditions.items() if v}
         return self._request("DELETE", kind, namespace, name, json=body) is not None
 
     def pod_logs(

@@ -8,14 +8,21 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pysteps.errors import ServiceError
+from pysteps.masking import mask
 
 
 @dataclass(frozen=True)
 class Mail:
+    """A message; its subject and body pass through the one secret masker when it is made."""
+
     to: tuple[str, ...]
     cc: tuple[str, ...]
     subject: str
     body: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", mask(self.subject))
+        object.__setattr__(self, "body", mask(self.body))
 
 
 class Notifier(Protocol):

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from pysteps import names
 from pysteps.errors import InputError, ServiceError
 
 # What we accept from GET/HEAD manifests: single-platform and multi-platform, Docker and OCI.
@@ -30,11 +31,11 @@ MANIFEST_MEDIA_TYPES: tuple[str, ...] = (
     "application/vnd.oci.image.index.v1+json",
 )
 
-# Docker's reference grammar (distribution/reference): path components and tags.
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]+)?|\[[0-9A-Fa-f:]+\](?::[0-9]+)?")
+# Docker's reference grammar: one copy, in pysteps.names.
+_PATH_COMPONENT = re.compile(names.IMAGE_PATH_COMPONENT)
+_TAG = re.compile(names.IMAGE_TAG)
+_DIGEST = re.compile(names.IMAGE_DIGEST)
+_HOST = re.compile(names.IMAGE_HOST)
 _AUTH_PARAM = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^,\s]*))')
 
 MASK = "***"

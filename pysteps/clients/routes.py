@@ -10,18 +10,14 @@ import base64
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pysteps.errors import InputError, ServiceError
-from pysteps.names import is_dns_label
+from pysteps.names import is_dns_label, is_domain
 
 ROUTE_PREFIX = "/devnginx"
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-)
 
 
 @dataclass(frozen=True)
@@ -42,7 +38,7 @@ class Route:
             if not is_dns_label(value):
                 raise InputError(f"route {field_name} {value!r}: must be a DNS-1123 label")
         for domain in self.domains:
-            if not _DOMAIN.match(domain):
+            if not is_domain(domain):
                 raise InputError(f"route domain {domain!r}: must be a lowercase host name")
         for upstream in self.upstreams:
             host, _, port = upstream.rpartition(":")
@@ -88,24 +84,6 @@ class RouteRegistry(Protocol):
     def register(self, route: Route) -> None: ...
 
     def unregister(self, namespace: str, name: str) -> bool: ...
-
-
-class MemoryRouteRegistry:
-    """In-memory registry for tests and dry runs."""
-
-    observable = True
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Route] = {}
-
-    def get(self, namespace: str, name: str) -> Route | None:
-        return self.routes.get((namespace, name))
-
-    def register(self, route: Route) -> None:
-        self.routes[(route.namespace, route.name)] = route
-
-    def unregister(self, namespace: str, name: str) -> bool:
-        return self.routes.pop((namespace, name), None) is not None
 
 
 class LogRouteRegistry:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from pysteps.console import Console, Masker, secrets_from_env
+from pysteps.console import Console
 from pysteps.environment import CommandParser, add_cluster_flags, make_services
-from pysteps.errors import InputError, Interrupted, PreconditionError, PystepsError
-
-_COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
+from pysteps.errors import PreconditionError, PystepsError, as_pysteps_error
+from pysteps.masking import mask
 
 
 def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
@@ -43,43 +40,21 @@ def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
     return p
 
 
-def resolve_commit(repo: Path, commit: str | None) -> str:
-    """The full commit id to ship: --commit, or the checkout's HEAD."""
-    if commit and not _COMMIT_RE.match(commit):
-        raise InputError(f"--commit {commit!r}: give a hex commit id (7 to 40 characters)")
-    ref = commit or "HEAD"
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        out = None
-    if out is not None and out.returncode == 0:
-        return out.stdout.strip()
-    if commit and len(commit) == 40:
-        return commit  # shipping a known commit without its checkout (e.g. code mode rollback)
-    raise InputError(
-        f"--repo {repo}: cannot resolve {ref} to a commit; run inside the app's git checkout "
-        "or pass --repo and --commit"
-    )
-
-
 def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> int:
     args = build_parser("pysteps create" if must_be_new else "pysteps deploy").parse_args(argv)
     console = Console(verbose=verbose or args.verbose)
+    from pysteps.clients.git import GitCheckout
     from pysteps.deploy import DeployEngine, DeployOptions, DeployResult
     from pysteps.manifests import Release
-    from pysteps.spec import load_spec
+    from pysteps.spec import check_build_paths, load_spec
 
     spec_file = args.file or (args.repo / "deploy.yaml")
     result: DeployResult | None = None
-    error: PystepsError | None = None
     try:
-        spec = load_spec(spec_file, args.overrides, args.set)
-        release = Release(resolve_commit(args.repo, args.commit), args.build_url)
+        spec = load_spec(spec_file, args.overrides, args.set).with_secrets(os.environ)
+        if spec.mode == "image":
+            check_build_paths(spec, args.repo)
+        release = Release(GitCheckout(args.repo).resolve(args.commit), args.build_url)
         engine = DeployEngine(make_services(args, console), console)
         if must_be_new and engine.workloads.observe(spec.namespace, spec.name) is not None:
             raise PreconditionError(
@@ -95,18 +70,19 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
             result = engine.deploy(spec, release, options)
         finally:
             result = result or engine.last_result
-    except PystepsError as exc:
-        error = exc
-    except KeyboardInterrupt:
-        error = Interrupted("interrupted (SIGTERM or Ctrl-C); rerun the deploy to continue")
-    finally:
+    except (Exception, KeyboardInterrupt) as exc:
+        # Mapped as pysteps.cli maps it, so the result file names the same exit code.
+        error = as_pysteps_error(exc)
         if args.result:
             write_result(args.result, result, error)
-    if error is not None:
-        raise error
+        if error is exc:
+            raise
+        raise error from exc
+    if args.result:
+        write_result(args.result, result, None)
     assert result is not None
     if args.output == "json":
-        print(json.dumps(Masker(secrets_from_env()).deep(result.to_dict()), indent=2))
+        print(json.dumps(mask.deep(result.to_dict()), indent=2))
     return 0
 
 
@@ -117,7 +93,7 @@ def write_result(path: Path, result: Any, error: PystepsError | None) -> None:
         data["ok"] = False
         data["error"] = str(error)
         data["exit_code"] = error.exit_code
-    data = Masker(secrets_from_env()).deep(data)
+    data = mask.deep(data)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)

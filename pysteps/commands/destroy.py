@@ -1,5 +1,6 @@
-"""pysteps destroy: remove everything an app owns (workload, pods, service, route, lock;
-its code directory too with --purge-code)."""
+"""pysteps destroy: remove what an app's own objects record as its own (workload, pods,
+Service, Secret, route, lock; with --purge-code the code directory its workload records).
+An app that does not exist is exit 3, and nothing is touched."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import argparse
 import sys
 
 from pysteps.console import Console
-from pysteps.environment import CommandParser, add_app_arguments, add_cluster_flags, make_services
+from pysteps.environment import (
+    CommandParser,
+    add_app_arguments,
+    add_cluster_flags,
+    add_lock_wait,
+    make_services,
+)
 from pysteps.errors import InputError
 
 
@@ -16,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_app_arguments(p)
     p.add_argument("--purge-code", action="store_true", help="also delete its code directory")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_lock_wait(p)
     add_cluster_flags(p)
     return p
 
@@ -33,8 +41,9 @@ def run(argv: list[str], verbose: bool = False) -> int:
     console = Console(verbose=verbose or args.verbose)
     from pysteps.teardown import destroy_app
 
-    removed = destroy_app(make_services(args, console), args.namespace, args.name, args.purge_code)
+    services = make_services(args, console)
+    removed = destroy_app(services, args.namespace, args.name, args.purge_code, args.lock_wait)
     console.heading(f"Destroyed {target}")
-    for item in removed or ["nothing: the app had nothing left"]:
+    for item in removed:
         console(f"- {item}")
     return 0

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from pysteps.console import Console
-from pysteps.environment import CommandParser, add_app_arguments, add_cluster_flags, make_services
+from pysteps.environment import (
+    CommandParser,
+    add_app_arguments,
+    add_cluster_flags,
+    add_lock_wait,
+    make_services,
+)
 from pysteps.errors import RolloutFailed, RolloutTimeout
 
 
@@ -14,20 +20,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_app_arguments(p)
     p.add_argument("--to-revision", type=int, help="the revision to return to")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the rollout")
+    add_lock_wait(p)
     add_cluster_flags(p)
     return p
 
 
 def run(argv: list[str], verbose: bool = False) -> int:
     args = build_parser().parse_args(argv)
+    from pysteps.lock import DeployLock, LockedKube
     from pysteps.teardown import rollback_app
 
     console = Console(verbose=verbose or args.verbose)
     services = make_services(args, console)
     console.heading(f"Rolling back {args.namespace}/{args.name}")
-    outcome = rollback_app(
-        services, console, args.namespace, args.name, args.to_revision, args.timeout
-    )
+    # Held like a deploy's: no deploy or destroy of the app runs meanwhile, and every
+    # cluster write stops if the lock is lost.
+    lock = DeployLock(services.kube, args.namespace, args.name)
+    lock.acquire(args.lock_wait, console)
+    services.kube = LockedKube(services.kube, lock)
+    try:
+        outcome = rollback_app(
+            services, console, args.namespace, args.name, args.to_revision, args.timeout
+        )
+    finally:
+        lock.release()
     if not outcome.ok:
         for line in outcome.report.lines():
             console(f"  {line}")

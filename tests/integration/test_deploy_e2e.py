@@ -210,7 +210,7 @@ def test_code_mode_sync_restart_and_rollback(bed, tmp_path):
     require(bed.env, "PYSTEPS_GLUSTER_HOST", "PYSTEPS_GLUSTER_VOLUME")
     app = make_app(tmp_path)
     code_args = ("-f", str(app / "deploy-code.yaml"))
-    path = f"e2e-{bed.namespace}"
+    path = f"{bed.namespace}/hello-shop"  # code.path stays under the namespace
 
     def deploy_code(*sets: str, expect: int = 0):
         result_file = tmp_path / f"r-{uuid.uuid4().hex[:6]}.json"

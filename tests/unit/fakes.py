@@ -8,16 +8,22 @@ Integration tests use the real control plane instead.
 
 from __future__ import annotations
 
+import base64
 import copy
+import errno
 import itertools
 import json
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from pysteps.clients.kube import KINDS, AlreadyExists, Conflict
-from pysteps.errors import PreconditionError
+from pysteps.clients.routes import Route
+from pysteps.clients.storage import AppDirectory, validate_app_path
+from pysteps.errors import PreconditionError, ServiceError
 
 _uid = itertools.count(1)
 
@@ -102,14 +108,32 @@ class FakeKube:
         self._reconcile(live)
         return copy.deepcopy(live)
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> bool:
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> bool:
         self.requests.append(("delete", kind))
-        return self.objects.pop(_key(kind, namespace, name), None) is not None
+        key = _key(kind, namespace, name)
+        live = self.objects.get(key)
+        for key_name, value in (preconditions or {}).items():
+            if live is not None and value and live["metadata"].get(key_name) != value:
+                raise Conflict(f"precondition failed: {key_name}")
+        return self.objects.pop(key, None) is not None
 
     def pod_logs(
         self, namespace: str, pod: str, container: str, tail_lines: int, previous: bool
     ) -> str:
-        return f"log of {pod}/{container}\npanic: boom"
+        # Like a careless app, it prints its environment (secret values included) on crash.
+        env = [
+            f"{k}={base64.b64decode(v).decode()}"
+            for (kind, ns, _n), obj in sorted(self.objects.items())
+            if kind == "Secret" and ns == namespace
+            for k, v in sorted((obj.get("data") or {}).items())
+        ]
+        return "\n".join([f"log of {pod}/{container}", *env, "panic: boom"])
 
     # A tiny controller -------------------------------------------------------------------
 
@@ -251,8 +275,15 @@ class FakeImages:
     def remote_digest(self, repository: str, tag: str) -> str | None:
         return self.digests.get((repository, tag))
 
-    def ensure_image(
-        self, *, context: Path, dockerfile: str, repository: str, commit: str, **_: Any
+    def ensure_commit_image(
+        self,
+        *,
+        checkout: Path,
+        context: str,
+        dockerfile: str,
+        repository: str,
+        commit: str,
+        **_: Any,
     ) -> FakeBuilt:
         digest = self.digests.get((repository, commit))
         built = digest is None
@@ -315,3 +346,261 @@ class FakeCode:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+# In-memory storage: the GlusterFS volume's stand-in (same StorageBackend primitives).
+
+
+@dataclass(eq=False)
+class _MemFile:
+    data: bytes
+    mode: int
+
+
+@dataclass(eq=False)
+class _MemLink:
+    target: str
+
+
+@dataclass(eq=False)
+class _MemDir:
+    entries: dict[str, _MemFile | _MemLink | _MemDir] = field(default_factory=dict)
+
+
+class _MemoryBackend:
+    """StorageBackend on a dict tree; hard links share one _MemFile object."""
+
+    def __init__(self, storage: MemoryStorage) -> None:
+        self._storage = storage
+        self._lock = threading.RLock()
+
+    def describe(self) -> str:
+        return "memory://"
+
+    def _check(self) -> None:
+        if not self._storage.reachable:
+            raise ServiceError(
+                "storage memory:// is unreachable (MemoryStorage.reachable is False)"
+            )
+
+    def _parent(self, path: str) -> tuple[_MemDir, str]:
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            raise OSError(errno.EINVAL, "no name", path)
+        node: _MemDir | _MemFile | _MemLink = self._storage.root
+        for part in parts[:-1]:
+            if not isinstance(node, _MemDir):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
+            child = node.entries.get(part)
+            if child is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file or directory", path)
+            node = child
+        if not isinstance(node, _MemDir):
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
+        return node, parts[-1]
+
+    def _get(self, path: str) -> _MemFile | _MemLink | _MemDir | None:
+        if not [p for p in path.split("/") if p]:
+            return self._storage.root
+        try:
+            parent, name = self._parent(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return parent.entries.get(name)
+
+    def _need(self, path: str) -> _MemFile | _MemLink | _MemDir:
+        node = self._get(path)
+        if node is None:
+            raise FileNotFoundError(errno.ENOENT, "no such file or directory", path)
+        return node
+
+    def kind(self, path: str) -> str | None:
+        with self._lock:
+            self._check()
+            node = self._get(path)
+            if node is None:
+                return None
+            return {_MemFile: "file", _MemLink: "symlink", _MemDir: "dir"}[type(node)]
+
+    def file_mode(self, path: str) -> int:
+        with self._lock:
+            self._check()
+            node = self._need(path)
+            return node.mode if isinstance(node, _MemFile) else 0o777
+
+    def mkdir(self, path: str) -> None:
+        with self._lock:
+            self._check()
+            parent, name = self._parent(path)
+            if name in parent.entries:
+                raise FileExistsError(errno.EEXIST, "file exists", path)
+            parent.entries[name] = _MemDir()
+
+    def create(self, path: str, data: bytes, mode: int) -> None:
+        with self._lock:
+            self._check()
+            parent, name = self._parent(path)
+            if name in parent.entries:
+                raise FileExistsError(errno.EEXIST, "file exists", path)
+            parent.entries[name] = _MemFile(bytes(data), mode)
+
+    def read(self, path: str) -> bytes:
+        with self._lock:
+            self._check()
+            node = self._need(path)
+            if isinstance(node, _MemDir):
+                raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+            if isinstance(node, _MemLink):
+                raise OSError(errno.ELOOP, "unresolved symbolic link", path)
+            return node.data
+
+    def unlink(self, path: str) -> None:
+        with self._lock:
+            self._check()
+            parent, name = self._parent(path)
+            node = parent.entries.get(name)
+            if node is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file or directory", path)
+            if isinstance(node, _MemDir):
+                raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+            del parent.entries[name]
+
+    def rmdir(self, path: str) -> None:
+        with self._lock:
+            self._check()
+            parent, name = self._parent(path)
+            node = parent.entries.get(name)
+            if node is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file or directory", path)
+            if not isinstance(node, _MemDir):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
+            if node.entries:
+                raise OSError(errno.ENOTEMPTY, "directory not empty", path)
+            del parent.entries[name]
+
+    def rename(self, src: str, dst: str) -> None:
+        with self._lock:
+            self._check()
+            sparent, sname = self._parent(src)
+            node = sparent.entries.get(sname)
+            if node is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file or directory", src)
+            dparent, dname = self._parent(dst)
+            existing = dparent.entries.get(dname)
+            if isinstance(existing, _MemDir):
+                if not isinstance(node, _MemDir):
+                    raise IsADirectoryError(errno.EISDIR, "is a directory", dst)
+                if existing.entries:
+                    raise OSError(errno.ENOTEMPTY, "directory not empty", dst)
+            elif existing is not None and isinstance(node, _MemDir):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", dst)
+            del sparent.entries[sname]
+            dparent.entries[dname] = node
+
+    def symlink(self, target: str, path: str) -> None:
+        with self._lock:
+            self._check()
+            parent, name = self._parent(path)
+            if name in parent.entries:
+                raise FileExistsError(errno.EEXIST, "file exists", path)
+            parent.entries[name] = _MemLink(target)
+
+    def readlink(self, path: str) -> str:
+        with self._lock:
+            self._check()
+            node = self._need(path)
+            if not isinstance(node, _MemLink):
+                raise OSError(errno.EINVAL, "not a symbolic link", path)
+            return node.target
+
+    def link(self, src: str, dst: str) -> None:
+        with self._lock:
+            self._check()
+            node = self._need(src)
+            if isinstance(node, _MemDir):
+                raise PermissionError(errno.EPERM, "hard link to a directory", src)
+            parent, name = self._parent(dst)
+            if name in parent.entries:
+                raise FileExistsError(errno.EEXIST, "file exists", dst)
+            parent.entries[name] = node
+
+    def listdir(self, path: str) -> list[str]:
+        with self._lock:
+            self._check()
+            node = self._need(path)
+            if not isinstance(node, _MemDir):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
+            return list(node.entries)
+
+    def scan(self, path: str) -> list[tuple[str, str]]:
+        with self._lock:
+            self._check()
+            kinds = {_MemFile: "file", _MemLink: "symlink", _MemDir: "dir"}
+            node = self._need(path)
+            if not isinstance(node, _MemDir):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
+            return [(name, kinds[type(child)]) for name, child in node.entries.items()]
+
+
+class MemoryStorage:
+    """In-memory stand-in for GlusterStorage with the same interface, for unit tests.
+
+    Set ``reachable = False`` to make every operation fail like an unreachable volume.
+    """
+
+    def __init__(self) -> None:
+        self.root = _MemDir()
+        self.reachable = True
+        self._backend = _MemoryBackend(self)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MemoryStorage:
+        return cls()
+
+    def describe(self) -> str:
+        return "memory://"
+
+    def connect(self) -> MemoryStorage:
+        self._backend._check()
+        return self
+
+    def app_dir(self, app_path: str) -> AppDirectory:
+        return AppDirectory(self._backend, validate_app_path(app_path))
+
+    def same_file(self, app_path: str, rel_a: str, rel_b: str) -> bool:
+        """Whether two names are hard links to one file (for tests)."""
+        a = self._backend._get(f"/{app_path}/{rel_a}")
+        b = self._backend._get(f"/{app_path}/{rel_b}")
+        return a is not None and a is b
+
+    def close(self) -> None:
+        """Nothing to release; kept for interface parity."""
+
+    def __enter__(self) -> MemoryStorage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class MemoryRouteRegistry:
+    """In-memory route registry."""
+
+    observable = True
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Route] = {}
+
+    def get(self, namespace: str, name: str) -> Route | None:
+        return self.routes.get((namespace, name))
+
+    def register(self, route: Route) -> None:
+        self.routes[(route.namespace, route.name)] = route
+
+    def unregister(self, namespace: str, name: str) -> bool:
+        return self.routes.pop((namespace, name), None) is not None

@@ -53,7 +53,7 @@ def test_destroy_without_terminal_refuses_instead_of_prompting(capsys, monkeypat
 
 
 @pytest.mark.parametrize("command", ["destroy", "status", "rollback"])
-@pytest.mark.parametrize("bad", ["../x", "Hello", "a;rm"])
+@pytest.mark.parametrize("bad", ["../x", "Hello", "a;rm", "hello\n"])
 def test_app_names_are_validated_before_any_request(command, bad, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, bad, "--yes"] if command == "destroy" else [command, bad])
@@ -75,10 +75,9 @@ def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
     import signal
 
     from pysteps.clients.mail import MemoryNotifier
-    from pysteps.clients.routes import MemoryRouteRegistry
     from pysteps.commands import deploy as deploy_command
     from pysteps.deploy import Services
-    from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+    from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
 
     kube = FakeKube()
     images = FakeImages()
@@ -87,7 +86,7 @@ def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not interrupt the deploy")
 
-    monkeypatch.setattr(images, "ensure_image", build_then_get_killed)
+    monkeypatch.setattr(images, "ensure_commit_image", build_then_get_killed)
     services = Services(kube, MemoryRouteRegistry(), MemoryNotifier(), lambda: images, FakeCode)
     monkeypatch.setattr(deploy_command, "make_services", lambda args, console: services)
     (tmp_path / "deploy.yaml").write_text("name: hello\nnamespace: team-a\nimage: r/t/hello\n")
@@ -104,3 +103,37 @@ def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
     assert data["exit_code"] == 130 and "interrupted" in data["error"]
     assert kube.get("Lease", "team-a", "pysteps-deploy-hello") is None
     assert data["failed"] == "build r/t/hello:" + "a" * 40 + " from ./Dockerfile and push it"
+
+
+class _BuggyEngine:
+    """Stands in for the deploy engine with a bug: an exception pysteps never expected."""
+
+    last_result = None
+
+    def __init__(self, *args: object) -> None:
+        pass
+
+    def deploy(self, *args: object) -> None:
+        raise ZeroDivisionError("division by zero in a rollout step")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_unexpected_exception_is_exit_99_with_a_result_file(
+    tmp_path, capsys, monkeypatch, verbose
+):
+    import pysteps.commands.deploy as deploy_command
+    import pysteps.deploy
+
+    monkeypatch.setattr(pysteps.deploy, "DeployEngine", _BuggyEngine)
+    monkeypatch.setattr(deploy_command, "make_services", lambda args, console: None)
+    (tmp_path / "deploy.yaml").write_text("name: a\nimage: r/a\n")
+    result = tmp_path / "result.json"
+    argv = ["deploy", "--repo", str(tmp_path), "--commit", "a" * 40, "--result", str(result)]
+    code = main((["-v"] if verbose else []) + argv)
+    err = capsys.readouterr().err
+    assert code == 99
+    data = json.loads(result.read_text())
+    assert data["ok"] is False and data["exit_code"] == 99
+    assert "unexpected ZeroDivisionError" in data["error"]
+    assert ("Traceback (most recent call last)" in err) is verbose
+    assert "pysteps deploy: unexpected ZeroDivisionError" in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pysteps import codesync
-from pysteps.clients.storage import MemoryStorage, PathEscapeError
+from pysteps.clients.storage import PathEscapeError
 from pysteps.codesync import (
     MODE_EXECUTABLE,
     MODE_FILE,
@@ -16,6 +16,7 @@ from pysteps.codesync import (
 )
 from pysteps.errors import InputError
 from tests.gitrepo import GitRepo, volume_snapshot
+from tests.unit.fakes import MemoryStorage
 
 
 def f(sha: str, mode: int = MODE_FILE) -> TreeEntry:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 
 import pytest
 
 from pysteps.clients.mail import MemoryNotifier
-from pysteps.clients.routes import MemoryRouteRegistry
 from pysteps.console import Console
 from pysteps.deploy import DeployEngine, DeployOptions, Services
 from pysteps.errors import PreconditionError, RolloutFailed
 from pysteps.lock import DeployLock
 from pysteps.manifests import Release
 from pysteps.spec import build_spec
-from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
 
 C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
 REPO = "127.0.0.1:25000/team/hello"
@@ -28,12 +29,19 @@ class World:
         self.images = FakeImages()
         self.code = FakeCode()
         self.out = io.StringIO()
-        self.console = Console(stream=self.out, secrets=["s3cret-pass"])
+        self.console = Console(stream=self.out)
         self.services = Services(
             self.kube, self.routes, self.mail, lambda: self.images, lambda: self.code
         )
 
-    def deploy(self, commit: str, dry_run: bool = False, rollback: bool = True, **fields):
+    def deploy(
+        self,
+        commit: str,
+        dry_run: bool = False,
+        rollback: bool = True,
+        environ: dict[str, str] | None = None,
+        **fields,
+    ):
         spec = build_spec(
             {
                 "name": "hello",
@@ -42,10 +50,15 @@ class World:
                 "mail": {"to": ["oncall@example.com"]},
                 **fields,
             }
-        )
+        ).with_secrets(environ or {})
         engine = DeployEngine(self.services, self.console)
+        self.last_engine = engine
         options = DeployOptions(dry_run=dry_run, rollback=rollback, poll=0)
         return engine.deploy(spec, Release(commit, "https://ci.example.com/job/1/"), options)
+
+    @property
+    def last_result(self):
+        return self.last_engine.last_result
 
     def deployment(self):
         return self.kube.get("Deployment", "team-a", "hello")
@@ -200,11 +213,33 @@ def test_lock_held_by_another_deploy_is_named_and_nothing_changes(world):
     assert world.deployment() is None
 
 
-def test_secrets_never_reach_the_output(world):
-    world.deploy(C1, env={"DB_PASSWORD": "s3cret-pass"})
-    world.console("connecting with s3cret-pass")
-    assert "s3cret-pass" not in world.out.getvalue()
-    assert "********" in world.out.getvalue()
+def test_secret_env_goes_to_a_secret_and_is_masked_in_output_report_and_mail(world):
+    from pysteps.masking import mask
+
+    secret = "tok-" + "9f3a7c1e5b"
+    spec_env = {"API_TOKEN": {"secret_env": "JENKINS_API_TOKEN"}, "MODE": "prod"}
+    env = {"JENKINS_API_TOKEN": secret}
+    world.deploy(C1, env=spec_env, environ=env)
+    # the value reaches the pod through a Secret, never as a literal in the Deployment
+    dep = world.deployment()
+    assert secret not in json.dumps(dep)
+    container_env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "MODE", "value": "prod"} in container_env
+    assert {
+        "name": "API_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hello-pysteps-env", "key": "API_TOKEN"}},
+    } in container_env
+    stored = world.kube.get("Secret", "team-a", "hello-pysteps-env")
+    assert base64.b64decode(stored["data"]["API_TOKEN"]).decode() == secret
+    # a crash whose log prints the value: the failure report on the console, in the result
+    # and in the mail shows the mask instead
+    with pytest.raises(RolloutFailed):
+        world.deploy(C2, env=spec_env, environ=env, image="127.0.0.1:25000/team/crash")
+    out = world.out.getvalue()
+    assert "API_TOKEN=********" in out and secret not in out
+    body = world.mail.sent[-1].body
+    assert "API_TOKEN=********" in body and secret not in body
+    assert secret not in json.dumps(mask.deep(world.last_result.to_dict()))
 
 
 def test_rollback_skips_revisions_that_never_became_available(world):
@@ -293,3 +328,38 @@ def test_live_code_switch_is_taken_back_when_the_rollout_after_it_fails(world):
         world.deploy(C2, **{**code, "runtime_image": "127.0.0.1:25000/runtime/crash:1"})
     assert world.code.deployed_commit("team-a/hello") == C1
     assert "code switched back to" in world.out.getvalue()
+
+
+def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(world):
+    from pysteps.lock import LockLost
+
+    real_build = world.images.ensure_commit_image
+
+    def build_while_someone_steals_the_lock(**kwargs):
+        built = real_build(**kwargs)
+        lease = world.kube.get("Lease", "team-a", "pysteps-deploy-hello")
+        lease["spec"]["holderIdentity"] = "job/thief/1"
+        world.kube.replace(lease)
+        world.kube.requests.clear()
+        return built
+
+    world.images.ensure_commit_image = build_while_someone_steals_the_lock
+    with pytest.raises(LockLost, match="taken by job/thief/1"):
+        world.deploy(C1)
+    assert world.writes() == []
+    assert world.deployment() is None
+    assert world.kube.get("Lease", "team-a", "pysteps-deploy-hello")["spec"]["holderIdentity"] == (
+        "job/thief/1"
+    )
+    assert world.last_result.exit_code == 3
+
+
+def test_a_changed_secret_value_updates_the_secret_and_restarts_the_pods(world):
+    spec_env = {"API_TOKEN": {"secret_env": "CI_TOKEN_VAR"}}
+    world.deploy(C1, env=spec_env, environ={"CI_TOKEN_VAR": "first-" + "a1b2c3"})
+    again = world.deploy(C1, env=spec_env, environ={"CI_TOKEN_VAR": "first-" + "a1b2c3"})
+    assert again.plan == []
+    changed = world.deploy(C1, env=spec_env, environ={"CI_TOKEN_VAR": "second-" + "d4e5f6"})
+    assert "RollingUpdate" in [a["type"] for a in changed.plan]
+    stored = world.kube.get("Secret", "team-a", "hello-pysteps-env")["data"]["API_TOKEN"]
+    assert base64.b64decode(stored).decode() == "second-d4e5f6"

@@ -43,10 +43,10 @@ def test_code_is_mounted_read_only_from_the_volume():
 
 
 def test_code_over_a_claim_uses_the_apps_subpath():
-    spec = code_spec(code={"mount": "pvc", "claim_name": "apps", "path": "team/shop"})
+    spec = code_spec(code={"mount": "pvc", "claim_name": "apps", "path": "default/shop"})
     t = manifests.pod_template(spec, "reg/runtime/java:17", "c" * 40, "gv0")
     mount = t["spec"]["containers"][0]["volumeMounts"][0]
-    assert mount["subPath"] == f"team/shop/releases/{'c' * 40}"
+    assert mount["subPath"] == f"default/shop/releases/{'c' * 40}"
     assert t["spec"]["volumes"] == [
         {"name": "code", "persistentVolumeClaim": {"claimName": "apps"}}
     ]
@@ -72,3 +72,13 @@ def test_replication_controller_selects_one_revision():
     assert rc["spec"]["template"]["metadata"]["labels"]["pysteps.io/revision"] == "3"
     assert rc["metadata"]["annotations"]["pysteps.io/desired-replicas"] == "2"
     assert "pysteps.io/revision" not in t["metadata"]["labels"]  # the template is not mutated
+
+
+def test_change_cause_carries_no_credentials_of_the_build_url():
+    from pysteps.masking import add_secrets
+
+    add_secrets(["job-" + "c0ffee77"])
+    release = manifests.Release("c" * 40, "https://ci:tok3n@ci.example.com/job-c0ffee77/5/")
+    assert release.change_cause() == (
+        "pysteps deploy cccccccccccc (https://ci.example.com/********/5/)"
+    )

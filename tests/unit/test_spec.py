@@ -53,11 +53,11 @@ def test_merge_order_file_then_step_map_then_set(tmp_path):
         ("name: a\nimage: r/a\nreplica: 2\n", [], "spec field 'replica' is unknown"),
         ("name: a\nimage: r/a:latest\n", [], "spec field 'image': must be an image repository"),
         ("name: a\nimage: r/a\n", ["kind=Job"], "spec field 'kind'"),
-        ("name: a\nimage: r/a\n", ["domains=[x;rm -rf.com]"], "spec field 'domains'"),
+        ("name: a\nimage: r/a\n", ["domains=[x;rm -rf.com]"], "spec field 'domains.0'"),
         ("name: a\nimage: r/a\n", ["env={'bad name': x}"], "spec field 'env'"),
         ("name: a\nimage: r/a\n", ["build.context=../etc"], "spec field 'build.context'"),
         ("name: a\nimage: r/a\n", ["code.path=/etc"], "spec field 'code.path'"),
-        ("name: a\nimage: r/a\n", ["mail.to=[not-an-address]"], "spec field 'mail.to'"),
+        ("name: a\nimage: r/a\n", ["mail.to=[not-an-address]"], "spec field 'mail.to.0'"),
         ("name: a\nimage: r/a\n", ["readiness.path=nope"], "spec field 'readiness.path'"),
         ("name: a\nimage: r/a\n", ["ports.http=70000"], "spec field 'ports.http'"),
         ("name: [\n", [], "not valid YAML"),
@@ -104,3 +104,108 @@ def test_max_surge_that_is_neither_is_refused(tmp_path, bad):
     text = f"name: hello\nimage: reg/team/hello\nrollout:\n  max_surge: {bad}\n"
     with pytest.raises(InputError, match="max_surge"):
         load_spec(write(tmp_path, text))
+
+
+BASE = {"name": "shop", "namespace": "team-a", "image": "reg:5000/team/shop"}
+CODE = {**BASE, "mode": "code", "runtime_image": "reg:5000/runtime/java:17"}
+
+# Every field that reaches a manifest, a path on a node or the volume, or nginx: hostile values.
+HOSTILE = [
+    ("name", BASE, {"name": "shop\n"}),
+    ("namespace", BASE, {"namespace": "team-a\n"}),
+    ("namespace", BASE, {"namespace": "../etc"}),
+    ("image", BASE, {"image": "reg/shop\n"}),
+    ("image", BASE, {"image": "reg/shop;rm -rf /"}),
+    ("runtime_image", CODE, {"runtime_image": "reg/java:17\n"}),
+    ("command.0", BASE, {"command": ["sh\x00"]}),
+    ("build.context", BASE, {"build": {"context": "../x"}}),
+    ("build.context", BASE, {"build": {"context": "/etc"}}),
+    ("build.context", BASE, {"build": {"context": "app\n"}}),
+    ("build.dockerfile", BASE, {"build": {"dockerfile": "a/../../Dockerfile"}}),
+    ("build.args", BASE, {"build": {"args": {"A B": "x"}}}),
+    ("build.extra_tags.0", BASE, {"build": {"extra_tags": ["-latest"]}}),
+    ("build.extra_tags.0", BASE, {"build": {"extra_tags": ["latest\n"]}}),
+    ("env", BASE, {"env": {"A\n": "x"}}),
+    ("env", BASE, {"env": {"DB_PASSWORD": "literal"}}),
+    ("env.A.secret_env", BASE, {"env": {"A": {"secret_env": "X;Y"}}}),
+    ("readiness.path", BASE, {"readiness": {"path": "/\nx"}}),
+    ("code.volume", CODE, {"code": {"volume": "../../etc"}}),
+    ("code.volume", CODE, {"code": {"volume": "a;b"}}),
+    ("code.volume", CODE, {"code": {"volume": "a b"}}),
+    ("code.volume", CODE, {"code": {"volume": "gv0\n"}}),
+    ("code.host_mount_root", CODE, {"code": {"host_mount_root": "/"}}),
+    ("code.host_mount_root", CODE, {"code": {"host_mount_root": "/etc"}}),
+    ("code.host_mount_root", CODE, {"code": {"host_mount_root": "/mnt/../etc"}}),
+    ("code.host_mount_root", CODE, {"code": {"host_mount_root": "/mnt//x"}}),
+    ("code.host_mount_root", CODE, {"code": {"host_mount_root": "/mnt/"}}),
+    ("code.host_mount_root", CODE, {"code": {"host_mount_root": "/mnt\n"}}),
+    ("code.path", CODE, {"code": {"path": "team-b/shop"}}),
+    ("code.path", CODE, {"code": {"path": "team-a"}}),
+    ("code.path", CODE, {"code": {"path": "team-a/../x"}}),
+    ("code.path", CODE, {"code": {"path": "team-a/shop\n"}}),
+    ("code.claim_name", CODE, {"code": {"mount": "pvc", "claim_name": "a/b"}}),
+    ("domains.0", BASE, {"domains": ["*.example.com"]}),
+    ("domains.0", BASE, {"domains": ["shop.example.com\n"]}),
+    ("domains", BASE, {"domains": ["a" * 64 + ".example.com"]}),
+    ("domains", BASE, {"domains": ["{name}" + "x" * 60 + ".example.com"]}),
+    ("domains", BASE, {"name": "n" * 63, "domains": ["{name}.{name}.{name}.{name}"]}),
+    ("domains.0", BASE, {"domains": [("a" * 60 + ".") * 5 + "com"]}),
+    ("mail.to.0", BASE, {"mail": {"to": ["ops@example.com\nBcc: x@evil.test"]}}),
+    ("resources.limits.cpu", BASE, {"resources": {"limits": {"cpu": "1\n"}}}),
+    ("rollout.max_surge", BASE, {"rollout": {"max_surge": "25%\n"}}),
+    ("rollout.max_surge", BASE, {"rollout": {"max_surge": "250%"}}),
+    ("rollout.max_surge", BASE, {"rollout": {"max_surge": "0", "max_unavailable": "0"}}),
+]
+
+
+@pytest.mark.parametrize(("field", "base", "value"), HOSTILE, ids=lambda v: repr(v)[:40])
+def test_hostile_values_are_refused_naming_the_field(field, base, value):
+    from pysteps.spec import build_spec
+
+    with pytest.raises(InputError) as err:
+        build_spec(base, value)
+    message = str(err.value)
+    assert message.startswith(f"spec field {field!r}"), message
+    assert "\n" not in message
+
+
+def test_dollar_anchored_python_patterns_are_gone():
+    # Python's `$` matches before a trailing newline: `re.match("^a$", "a\n")` succeeds.
+    # Every grammar is applied with fullmatch; no module keeps a `$`-anchored re.compile.
+    import re
+
+    for path in (REPO / "pysteps").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            if "re.compile(" in line or "re.match(" in line:
+                assert not re.search(r"\$[\"']", line), f"{path.name}: {line.strip()}"
+
+
+def test_build_paths_that_leave_the_checkout_through_a_symlink_are_refused(tmp_path):
+    from pysteps.spec import build_spec, check_build_paths
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    checkout = tmp_path / "app"
+    checkout.mkdir()
+    (checkout / "ctx").symlink_to(outside)
+    (checkout / "Dockerfile").symlink_to(outside / "Dockerfile")
+    (checkout / "inside").mkdir()
+    check_build_paths(build_spec(BASE, {"build": {"context": "inside"}}), checkout)
+    with pytest.raises(InputError, match=r"spec field 'build.context': leaves the checkout"):
+        check_build_paths(build_spec(BASE, {"build": {"context": "ctx"}}), checkout)
+    with pytest.raises(InputError, match=r"spec field 'build.dockerfile': leaves the checkout"):
+        check_build_paths(build_spec(BASE), checkout)
+
+
+def test_secret_env_values_come_from_the_environment_and_are_masked():
+    from pysteps.masking import mask
+    from pysteps.spec import build_spec
+
+    spec = build_spec(BASE, {"env": {"KEY": {"secret_env": "CI_KEY_VAR"}}})
+    with pytest.raises(InputError, match=r"spec field 'env.KEY': environment variable CI_KEY_VAR"):
+        spec.with_secrets({})
+    value = "v-" + "51c0ffee"
+    with_values = spec.with_secrets({"CI_KEY_VAR": value})
+    assert with_values.secret_values == {"KEY": value}
+    assert value not in with_values.secret_digest
+    assert mask(f"connect {value}") == "connect ********"

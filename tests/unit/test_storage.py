@@ -6,13 +6,13 @@ import pytest
 
 from pysteps.clients.storage import (
     GlusterStorage,
-    MemoryStorage,
     PathEscapeError,
     clean_relpath,
     resolve_link_target,
     validate_app_path,
 )
 from pysteps.errors import InputError, ServiceError
+from tests.unit.fakes import MemoryStorage
 
 
 @pytest.mark.parametrize(

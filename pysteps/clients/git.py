@@ -1,0 +1,132 @@
+"""The app's git checkout, through the `git` program: which commit, is it dirty, its content.
+
+Image mode builds from `export` (a clean copy of one commit's tree), never from the working
+tree, so the image tagged with a commit holds exactly that commit. Code mode reads trees and
+blobs through gitpython (pysteps.codesync).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from pysteps.errors import InputError
+from pysteps.names import is_commit
+
+
+class GitCheckout:
+    """One checkout on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _git(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        try:
+            return subprocess.run(
+                ["git", "-C", str(self.path), *args],
+                capture_output=True,
+                check=False,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise InputError("git is not installed: install it to deploy from a checkout") from None
+
+    def resolve(self, commit: str | None) -> str:
+        """The full commit id of COMMIT (a hex id) or of HEAD; InputError if there is none."""
+        if commit and not is_commit(commit):
+            raise InputError(f"--commit {commit!r}: give a hex commit id (7 to 40 characters)")
+        ref = commit or "HEAD"
+        out = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if out.returncode == 0:
+            return out.stdout.decode().strip()
+        if commit and len(commit) == 40:
+            return commit  # shipping a known commit without its checkout (e.g. code mode)
+        raise InputError(
+            f"--repo {self.path}: cannot resolve {ref} to a commit; run inside the app's git "
+            "checkout or pass --repo and --commit"
+        )
+
+    def changes(self) -> list[str]:
+        """Paths with uncommitted changes or untracked (not ignored) files; [] when clean."""
+        out = self._git("status", "--porcelain", "-z", "--untracked-files=normal")
+        if out.returncode != 0:
+            return []
+        return [e[3:] for e in out.stdout.decode(errors="replace").split("\0") if len(e) > 3]
+
+    def export(self, commit: str, dest: Path) -> None:
+        """Write the tree of COMMIT (and nothing else) into the empty directory DEST."""
+        with tempfile.TemporaryFile() as archive:
+            try:
+                subprocess.run(
+                    ["git", "-C", str(self.path), "archive", "--format=tar", commit],
+                    stdout=archive,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    check=True,
+                )
+            except subprocess.CalledProcessError as exc:
+                why = exc.stderr.decode(errors="replace").strip().splitlines()
+                raise InputError(
+                    f"--repo {self.path}: cannot export commit {commit[:12]}: "
+                    f"{why[-1] if why else 'git archive failed'}"
+                ) from None
+            archive.seek(0)
+            with tarfile.open(fileobj=archive) as tar:
+                members = _checked_members(tar.getmembers(), commit)
+                if hasattr(tarfile, "fully_trusted_filter"):
+                    # Checked above; links are kept as links (a build context may hold any).
+                    tar.extractall(dest, members=members, filter="fully_trusted")
+                else:  # pragma: no cover - Python before 3.9.17
+                    tar.extractall(dest, members=members)
+
+
+def _checked_members(members: list[tarfile.TarInfo], commit: str) -> list[tarfile.TarInfo]:
+    """Regular files, directories and symlinks whose names stay inside the export.
+
+    A symlink is written as a link (its target is not followed, wherever it points); no name
+    may pass through a symlink, so nothing is ever written outside the export directory.
+    """
+    links: set[str] = set()
+    for member in members:
+        name = member.name.rstrip("/")
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            raise InputError(f"commit {commit[:12]}: path {member.name!r} leaves the tree")
+        if any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+            raise InputError(f"commit {commit[:12]}: path {member.name!r} passes a symlink")
+        if member.issym():
+            links.add(name)
+        elif not (member.isfile() or member.isdir()):
+            raise InputError(f"commit {commit[:12]}: {member.name!r} is not a file or directory")
+    return members
+
+
+def path_inside(root: Path, relative: str, field: str) -> Path:
+    """ROOT/RELATIVE with symlinks resolved; InputError naming FIELD if it leaves ROOT."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if path != base and base not in path.parents:
+        raise InputError(
+            f"spec field {field!r}: leaves the checkout {root} (through a symlink); "
+            "name a path inside the repository"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def exported_commit(repo: Path, commit: str) -> Iterator[Path]:
+    """A temporary directory holding exactly the tree of COMMIT; removed afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"pysteps-{commit[:12]}-"))
+    try:
+        GitCheckout(repo).export(commit, tmp)
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
