@@ -145,7 +145,8 @@ def app_status(kube: KubeApi, routes: Any, namespace: str, name: str) -> dict[st
         "service:   "
         + (", ".join(f"{k} -> nodePort {v}" for k, v in sorted(node_ports.items())) or "none")
     )
-    route = routes.get(namespace, name) if routes.observable else None
+    stored = routes.get(namespace, name) if routes.observable else None
+    route = stored.route if stored is not None else None
     if route is not None:
         lines.append(
             f"route:     {', '.join(route.domains)} -> {', '.join(route.upstreams) or '-'}"

@@ -8,8 +8,9 @@ from typing import Any
 from pysteps.deploy import Services
 from pysteps.errors import PreconditionError
 from pysteps.lock import LEASE_PREFIX
-from pysteps.manifests import ANN_CODE_PATH, ANN_MODE
+from pysteps.manifests import ANN_CODE_PATH, ANN_DOMAINS, ANN_MODE
 from pysteps.rollout import RolloutOutcome
+from pysteps.routing import restore_route
 from pysteps.workloads import Workloads, app_selector, rc_revision
 
 
@@ -25,7 +26,7 @@ def destroy_app(services: Services, namespace: str, name: str, purge_code: bool)
         if obj:
             code_path = (obj["metadata"].get("annotations") or {}).get(ANN_CODE_PATH, code_path)
     removed = Workloads(kube, log=lambda _line: None).destroy(namespace, name)
-    if services.routes.unregister(namespace, name):
+    if services.routes.delete(namespace, name):
         removed.append(f"route devnginx/{namespace}/{name}")
     if kube.delete("Lease", namespace, LEASE_PREFIX + name):
         removed.append(f"Lease {namespace}/{LEASE_PREFIX}{name}")
@@ -66,7 +67,26 @@ def rollback_app(
             target = older[-1]
         services.code.switch(code_path, target)
         log(f"code of {name} switched to {target[:12]}")
+    if outcome.ok:
+        # Routes are versioned with the release: the restored revision's domains come back
+        # with it (its workload annotation), on today's edge nodes and NodePorts.
+        restored = _workload_object(services, namespace, name)
+        domains = [d for d in _annotations(restored).get(ANN_DOMAINS, "").split(",") if d]
+        after = workloads.observe(namespace, name)
+        restore_route(
+            services.kube,
+            services.routes,
+            namespace,
+            name,
+            domains,
+            after.revision if after else 0,
+            log,
+        )
     return outcome
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return dict(obj["metadata"].get("annotations") or {})
 
 
 def _workload_object(services: Services, namespace: str, name: str) -> dict[str, Any]:

@@ -37,6 +37,11 @@ def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another deploy of the app to finish (default: do not wait)",
     )
+    p.add_argument(
+        "--take-domains",
+        action="store_true",
+        help="move domains that another app's route claims to this app (default: refuse, exit 3)",
+    )
     p.add_argument("--output", choices=("text", "json"), default="text", help="plan format")
     p.add_argument("--result", type=Path, help="write the JSON result here (for Jenkins)")
     add_cluster_flags(p)
@@ -90,6 +95,7 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
             dry_run=args.dry_run,
             rollback=not args.no_rollback,
             lock_wait=args.lock_wait,
+            take_domains=args.take_domains,
         )
         try:
             result = engine.deploy(spec, release, options)

@@ -75,10 +75,9 @@ def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
     import signal
 
     from pysteps.clients.mail import MemoryNotifier
-    from pysteps.clients.routes import MemoryRouteRegistry
     from pysteps.commands import deploy as deploy_command
     from pysteps.deploy import Services
-    from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+    from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
 
     kube = FakeKube()
     images = FakeImages()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pysteps.clients.mail import MemoryNotifier
-from pysteps.clients.routes import MemoryRouteRegistry
 from pysteps.console import Console
 from pysteps.deploy import DeployEngine, DeployOptions, Services
 from pysteps.inventory import list_apps
 from pysteps.manifests import Release
 from pysteps.spec import build_spec
-from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
 
 
 def deploy_apps(kube: FakeKube, count: int) -> None:

@@ -1,0 +1,69 @@
+"""Routes are versioned with the release: written after a good rollout, restored by rollbacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from pysteps.errors import PreconditionError, RolloutFailed
+from pysteps.routes import Route
+from pysteps.routing import register_route
+from pysteps.teardown import rollback_app
+from tests.unit.test_deploy import C1, C2, C3, World
+
+
+@pytest.fixture
+def world():
+    return World()
+
+
+def domains(world):
+    stored = world.routes.get("team-a", "hello")
+    return stored.route.domains if stored else None
+
+
+def test_rollback_restores_the_route_of_the_restored_revision(world):
+    world.deploy(C1, domains=["one.example.com"])
+    world.deploy(C2, domains=["two.example.com"])
+    assert domains(world) == ("two.example.com",)
+    assert world.routes.get("team-a", "hello").route.revision == 2
+    outcome = rollback_app(world.services, world.console, "team-a", "hello", None, 10)
+    assert outcome.ok
+    assert domains(world) == ("one.example.com",)
+    restored = world.routes.get("team-a", "hello").route
+    assert restored.upstreams == ("127.0.0.11:30080", "127.0.0.12:30080")
+    live = world.deployment()["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    assert restored.revision == int(live) == 1  # the fake reuses the old revision number
+
+
+def test_a_failed_rollout_never_touches_the_route(world):
+    world.deploy(C1, domains=["one.example.com"])
+    before = world.routes.get("team-a", "hello")
+    with pytest.raises(RolloutFailed):
+        world.deploy(C2, image="127.0.0.1:25000/team/crash", domains=["two.example.com"])
+    assert world.routes.get("team-a", "hello") == before
+
+
+def test_a_domain_change_alone_is_recorded_on_the_live_revision(world):
+    world.deploy(C1, domains=["one.example.com"])
+    world.deploy(C1, domains=["renamed.example.com"])
+    assert domains(world) == ("renamed.example.com",)
+    ann = world.deployment()["metadata"]["annotations"]
+    assert ann["pysteps.io/domains"] == "renamed.example.com"
+
+
+def test_deploy_refuses_a_domain_of_another_app_unless_told_to_take_it(world):
+    register_route(world.routes, Route("team-b", "owner", ("one.example.com",), ()))
+    with pytest.raises(PreconditionError, match="belongs to /devnginx/team-b/owner"):
+        world.deploy(C1, domains=["one.example.com"])
+    assert world.routes.get("team-a", "hello") is None
+    from pysteps.deploy import DeployEngine, DeployOptions
+    from pysteps.manifests import Release
+    from pysteps.spec import build_spec
+
+    spec = build_spec(
+        {"name": "hello", "namespace": "team-a", "image": "r/t/h", "domains": ["one.example.com"]}
+    )
+    engine = DeployEngine(world.services, world.console)
+    engine.deploy(spec, Release(C3), DeployOptions(poll=0, take_domains=True))
+    assert domains(world) == ("one.example.com",)
+    assert world.routes.get("team-b", "owner") is None
