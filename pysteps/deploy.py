@@ -40,6 +40,7 @@ from pysteps.routing import (
     edge_addresses,
     edge_selector_from_env,
     list_edge_nodes,
+    refuse_claimed_domains,
     register_route,
 )
 from pysteps.spec import AppSpec
@@ -222,6 +223,11 @@ class DeployEngine:
             self.say.heading(f"Observing {spec.namespace}/{spec.name}")
             observed = self.observe(spec, release)
             self._describe_observed(spec, observed)
+            if not options.dry_run and not options.take_domains:
+                # Before anything changes: a domain of another app stops the deploy here.
+                refuse_claimed_domains(
+                    self.services.routes, spec.namespace, spec.name, spec.rendered_domains()
+                )
             plan = plan_deploy(spec, release, observed, self.code_volume(spec))
             result.plan = [a.to_dict() for a in plan.actions]
             result.image = desired_image(spec, observed)

@@ -123,6 +123,24 @@ def domain_owners(route: Route, others: Sequence[StoredRoute]) -> list[DomainTra
     return claimed
 
 
+def refuse_claimed_domains(
+    registry: RouteRegistry, namespace: str, name: str, domains: Sequence[str]
+) -> None:
+    """PreconditionError (exit 3) when another app's route claims one of DOMAINS."""
+    if not domains or not registry.observable:
+        return
+    taken = domain_owners(Route(namespace, name, tuple(domains)), registry.list())
+    if taken:
+        raise PreconditionError(_claimed_message(taken[0], namespace, name))
+
+
+def _claimed_message(taken: DomainTransfer, namespace: str, name: str) -> str:
+    return (
+        f"domain {taken.domain} belongs to {taken.owner.route.key}; deploy with "
+        f"--take-domains to move it to {namespace}/{name}, or remove it from that app's domains"
+    )
+
+
 def register_route(
     registry: RouteRegistry,
     route: Route,
@@ -138,12 +156,7 @@ def register_route(
     every = registry.list()
     taken = domain_owners(route, every)
     if taken and not take_domains:
-        first = taken[0]
-        raise PreconditionError(
-            f"domain {first.domain} belongs to {first.owner.route.key}; "
-            "deploy with --take-domains to move it to "
-            f"{route.namespace}/{route.name}, or remove it from that app's domains"
-        )
+        raise PreconditionError(_claimed_message(taken[0], route.namespace, route.name))
     by_owner: dict[str, tuple[StoredRoute, set[str]]] = {}
     for t in taken:
         by_owner.setdefault(t.owner.route.key, (t.owner, set()))[1].add(t.domain)
