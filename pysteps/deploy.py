@@ -36,10 +36,8 @@ from pysteps.plan import (
 from pysteps.rollout import FailureReport, RolloutOutcome
 from pysteps.routes import Route
 from pysteps.routing import (
+    app_edge_addresses,
     desired_route,
-    edge_addresses,
-    edge_selector_from_env,
-    list_edge_nodes,
     refuse_claimed_domains,
     register_route,
 )
@@ -397,14 +395,14 @@ class DeployEngine:
         """The app's route on today's edge nodes (pysteps.routing), versioned with the workload."""
         svc = self.workloads.observe_service(spec.namespace, spec.name)
         workload = self.workloads.observe(spec.namespace, spec.name)
-        nodes = list_edge_nodes(self.services.kube, edge_selector_from_env())
+        addresses = app_edge_addresses(self.services.kube, spec.namespace, spec.name, self.say)
         current = self.services.routes.get(spec.namespace, spec.name)
         return desired_route(
             spec.namespace,
             spec.name,
             action.domains,
             svc.node_ports() if svc else {},
-            edge_addresses(nodes),
+            addresses,
             workload.revision if workload else 0,
             current.route.canary if current else None,
         )

@@ -20,7 +20,7 @@ from typing import Any
 from pysteps.clients.kube import KubeApi
 from pysteps.clients.routes import RouteRegistry
 from pysteps.errors import InputError, PreconditionError
-from pysteps.manifests import LABEL_MANAGED_BY, MANAGED_BY
+from pysteps.manifests import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from pysteps.routes import Route, RouteConflict, StoredRoute
 
 EDGE_SELECTOR_ENV = "PYSTEPS_EDGE_NODE_SELECTOR"
@@ -98,6 +98,28 @@ def desired_route(
 
 def list_edge_nodes(kube: KubeApi, selector: Mapping[str, str] | None = None) -> list[Any]:
     return kube.list("Node", None, dict(selector) if selector else None)
+
+
+def app_edge_addresses(
+    kube: KubeApi, namespace: str, name: str, log: Callable[[str], None] = print
+) -> tuple[str, ...]:
+    """The edge addresses for a deploy or rollback of one app.
+
+    A namespace-scoped user may not list Nodes: then the nodes of the app's ready pods stand
+    in, said in one line, until `routes sync` (run with a cluster-wide reader) follows the nodes.
+    """
+    try:
+        return edge_addresses(list_edge_nodes(kube, edge_selector_from_env()))
+    except PreconditionError:
+        from pysteps.rollout import pod_ready
+
+        pods = kube.list("Pod", namespace, {LABEL_NAME: name, LABEL_MANAGED_BY: MANAGED_BY})
+        hosts = {str(p.get("status", {}).get("hostIP") or "") for p in pods if pod_ready(p)}
+        log(
+            "  may not list Nodes: upstreams are the nodes of the app's ready pods until "
+            "`pysteps routes sync` runs with a user that may"
+        )
+        return tuple(sorted((h for h in hosts if h.count(".") == 3), key=ipaddress.IPv4Address))
 
 
 # Registering ------------------------------------------------------------------------
@@ -313,7 +335,7 @@ def restore_route(
         return None
     services = managed_service_ports(kube, namespace)
     ports = services.get((namespace, name), {})
-    addresses = edge_addresses(list_edge_nodes(kube, edge_selector_from_env()))
+    addresses = app_edge_addresses(kube, namespace, name, log)
     current = registry.get(namespace, name)
     canary = current.route.canary if current else None
     route = desired_route(namespace, name, domains, ports, addresses, revision, canary)

@@ -8,6 +8,7 @@ from pysteps.errors import PreconditionError, RolloutFailed
 from pysteps.routes import Route
 from pysteps.routing import register_route
 from pysteps.teardown import rollback_app
+from tests.unit.fakes import node
 from tests.unit.test_deploy import C1, C2, C3, World
 
 
@@ -68,3 +69,20 @@ def test_deploy_refuses_a_domain_of_another_app_unless_told_to_take_it(world):
     engine.deploy(spec, Release(C3), DeployOptions(poll=0, take_domains=True))
     assert domains(world) == ("one.example.com",)
     assert world.routes.get("team-b", "owner") is None
+
+
+def test_a_user_who_may_not_list_nodes_gets_the_nodes_of_ready_pods(world, monkeypatch):
+    real_list = world.kube.list
+
+    def namespaced_only(kind, namespace, selector=None):
+        if kind == "Node":
+            raise PreconditionError("user team-a may not get Node: forbidden")
+        return real_list(kind, namespace, selector)
+
+    monkeypatch.setattr(world.kube, "list", namespaced_only)
+    world.kube.create(node("n3", "127.0.0.13"))
+    result = world.deploy(C1, replicas=1)
+    assert result.ok
+    # one pod, on 127.0.0.11: not every node, but never the node it cannot see
+    assert world.routes.get("team-a", "hello").route.upstreams == ("127.0.0.11:30080",)
+    assert "may not list Nodes" in world.out.getvalue()
