@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pysteps.clients.kube import KubeApi
@@ -259,14 +259,12 @@ def plan_route_sync(
 
 @dataclass
 class SyncReport:
-    checked: int = 0
-    changed: list[str] | None = None
-    conflicts: list[str] | None = None
-    requests: int = 0
+    """What `routes sync` did: routes checked, changes made (or, in a dry run, planned), and
+    routes left to the next run because another writer changed them meanwhile."""
 
-    def __post_init__(self) -> None:
-        self.changed = self.changed or []
-        self.conflicts = self.conflicts or []
+    checked: int = 0
+    changed: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
 
 
 def managed_service_ports(
@@ -299,8 +297,7 @@ def sync_routes(
     stored = registry.list(namespace)
     services = managed_service_ports(kube, namespace)
     addresses = edge_addresses(list_edge_nodes(kube, selector))
-    report = SyncReport(checked=len(stored), requests=3)
-    assert report.changed is not None and report.conflicts is not None
+    report = SyncReport(checked=len(stored))
     for change in plan_route_sync(stored, services, addresses):
         log(("would " if dry_run else "") + change.describe())
         if dry_run:
@@ -317,7 +314,6 @@ def sync_routes(
             report.conflicts.append(r.key)
             continue
         report.changed.append(change.describe())
-        report.requests += 1
     return report
 
 

@@ -30,15 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub = p.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=CommandParser
+    )
     for action, help_text, needs_name in (
         ("list", "every route (in a namespace)", False),
         ("show", "one app's route", True),
         ("remove", "delete one app's route key", True),
         ("sync", "reconcile every route with the cluster's nodes and Services", False),
     ):
-        a = sub.add_parser(action, help=help_text)
-        a.error = p.error  # type: ignore[method-assign]
+        a = sub.add_parser(action, help=help_text, prog=f"pysteps routes {action}")
         if needs_name:
             a.add_argument("name", type=dns_label_argument, help="the app's name")
         a.add_argument(
@@ -125,6 +126,6 @@ def _sync(args: argparse.Namespace, console: Console, registry: RouteRegistry) -
     elif not report.changed and not report.conflicts:
         console(f"{report.checked} routes checked: nothing to change")
     else:
-        console(f"{report.checked} routes checked, {len(report.changed or [])} changed")
+        console(f"{report.checked} routes checked, {len(report.changed)} changed")
     # A conflict is another writer's newer value: the next run takes it, no alarm needed.
     return 0
