@@ -11,7 +11,10 @@ confd templates read; README "Routes in etcd" documents it for teams writing the
 
 ``upstreams`` are node InternalIP:NodePort of the app's http port (its first port when it has no
 http port). ``*_port`` are the app's NodePorts, present only when the app has that port.
-``revision`` is the workload revision the route belongs to. ``canary`` is kept as it was read.
+``revision`` is the workload revision the route belongs to. ``canary``, only while one runs:
+``{"name": "hello-canary", "weight": 10, "servers": ["10.0.0.11:31500"], "http_port": 31500,
+"commit": "..."}``, the share of requests (percent) that goes to the canary's servers. Its list
+is not called "upstreams", so that a template finds exactly one member of that name.
 Every value is checked here before it is written: nothing unchecked reaches an nginx config.
 """
 
@@ -63,6 +66,55 @@ def check_upstream(upstream: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Canary:
+    """A second, smaller workload of the app that takes WEIGHT percent of its requests."""
+
+    name: str
+    weight: int
+    servers: tuple[str, ...] = ()
+    http_port: int | None = None
+    commit: str | None = None
+
+    def validate(self) -> None:
+        if not is_dns_label(self.name):
+            raise InputError(f"canary name {self.name!r}: must be a DNS-1123 label")
+        if not 1 <= self.weight <= 99:
+            raise InputError(f"canary weight {self.weight}: give a percentage from 1 to 99")
+        for server in self.servers:
+            if not check_upstream(server):
+                raise InputError(f"canary server {server!r}: must be an IPv4 address and port")
+        if self.http_port is not None and not 0 < self.http_port < 65536:
+            raise InputError(f"canary http_port {self.http_port}: must be 1-65535")
+        if self.commit is not None and not re.fullmatch(r"[0-9a-f]{7,40}", self.commit):
+            raise InputError(f"canary commit {self.commit!r}: must be a hex commit id")
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "weight": self.weight,
+            "servers": list(self.servers),
+        }
+        if self.http_port is not None:
+            data["http_port"] = self.http_port
+        if self.commit is not None:
+            data["commit"] = self.commit
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Canary:
+        if not isinstance(data, Mapping):
+            raise ValueError("canary is not a JSON object")
+        port = data.get("http_port")
+        return cls(
+            str(data["name"]),
+            int(data["weight"]),
+            tuple(str(s) for s in data.get("servers") or ()),
+            int(port) if port else None,
+            str(data["commit"]) if data.get("commit") else None,
+        )
+
+
+@dataclass(frozen=True)
 class Route:
     namespace: str
     name: str
@@ -70,8 +122,7 @@ class Route:
     upstreams: tuple[str, ...] = ()
     node_ports: Mapping[str, int] = field(default_factory=dict)
     revision: int = 0
-    # A canary written by another tool or a later pysteps: carried through unchanged.
-    canary: Mapping[str, Any] | None = None
+    canary: Canary | None = None
 
     @property
     def key(self) -> str:
@@ -98,6 +149,8 @@ class Route:
                 raise InputError(f"route port {port_name}={port}: must be http/https/ssh, 1-65535")
         if self.revision < 0:
             raise InputError(f"route revision {self.revision}: must be 0 or more")
+        if self.canary is not None:
+            self.canary.validate()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -111,7 +164,7 @@ class Route:
             if port_name in self.node_ports:
                 data[f"{port_name}_port"] = int(self.node_ports[port_name])
         if self.canary is not None:
-            data["canary"] = dict(self.canary)
+            data["canary"] = self.canary.to_dict()
         return data
 
     def to_json(self) -> str:
@@ -131,7 +184,7 @@ class Route:
         for p, v in (data.get("ports") or {}).items():
             if p in PORT_NAMES:
                 ports.setdefault(p, int(v))
-        canary = data.get("canary")
+        canary = Canary.from_dict(data["canary"]) if data.get("canary") else None
         return cls(
             where[0],
             where[1],
@@ -139,7 +192,7 @@ class Route:
             tuple(str(u) for u in data.get("upstreams") or ()),
             ports,
             int(data.get("revision") or 0),
-            dict(canary) if isinstance(canary, dict) else None,
+            canary,
         )
 
     def with_upstreams(self, upstreams: tuple[str, ...], node_ports: Mapping[str, int]) -> Route:

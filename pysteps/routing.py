@@ -21,7 +21,7 @@ from pysteps.clients.kube import KubeApi
 from pysteps.clients.routes import RouteRegistry
 from pysteps.errors import InputError, PreconditionError
 from pysteps.manifests import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
-from pysteps.routes import Route, RouteConflict, StoredRoute
+from pysteps.routes import Canary, Route, RouteConflict, StoredRoute
 
 EDGE_SELECTOR_ENV = "PYSTEPS_EDGE_NODE_SELECTOR"
 _LABEL_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
@@ -88,12 +88,21 @@ def desired_route(
     node_ports: Mapping[str, int],
     addresses: Sequence[str],
     revision: int = 0,
-    canary: Mapping[str, Any] | None = None,
+    canary: Canary | None = None,
 ) -> Route:
     port = upstream_port(node_ports)
     upstreams = tuple(f"{a}:{port}" for a in addresses) if port else ()
     ports = {k: int(v) for k, v in node_ports.items() if v}
     return Route(namespace, name, tuple(domains), upstreams, ports, revision, canary)
+
+
+def canary_on_nodes(
+    canary: Canary, node_ports: Mapping[str, int], addresses: Sequence[str]
+) -> Canary:
+    """The canary's servers on ADDRESSES with its own NodePort."""
+    port = upstream_port(node_ports)
+    servers = tuple(f"{a}:{port}" for a in addresses) if port else ()
+    return replace(canary, servers=servers, http_port=port)
 
 
 def list_edge_nodes(kube: KubeApi, selector: Mapping[str, str] | None = None) -> list[Any]:
@@ -229,6 +238,12 @@ def _diff(old: Route, new: Route) -> str:
         before = ",".join(f"{k}={v}" for k, v in sorted(old.node_ports.items())) or "none"
         after = ",".join(f"{k}={v}" for k, v in sorted(new.node_ports.items())) or "none"
         parts.append(f"ports {before} -> {after}")
+    if old.canary is not None and new.canary is None:
+        parts.append(f"canary {old.canary.name} dropped (its Service is gone)")
+    elif old.canary is not None and new.canary is not None and old.canary != new.canary:
+        gone = sorted(set(old.canary.servers) - set(new.canary.servers))
+        added = sorted(set(new.canary.servers) - set(old.canary.servers))
+        parts.append("canary " + " ".join([*(f"+{s}" for s in added), *(f"-{s}" for s in gone)]))
     return " ".join(parts) or "value rewritten in the current format"
 
 
@@ -240,7 +255,8 @@ def plan_route_sync(
     """What makes every route match the cluster. Pure.
 
     SERVICE_PORTS: the NodePorts of every app's Service, by (namespace, name); an app without
-    one is gone and its route removed. Domains, revision and canary are kept as they are.
+    one is gone and its route removed. A canary follows the nodes with its own Service's
+    NodePort, and is dropped when that Service is gone. Domains and revision are kept.
     """
     changes = []
     for s in stored:
@@ -249,9 +265,13 @@ def plan_route_sync(
         if ports is None:
             changes.append(RouteChange(s, None, "the app's Service is gone"))
             continue
-        wanted = desired_route(
-            r.namespace, r.name, r.domains, ports, addresses, r.revision, r.canary
-        )
+        canary = r.canary
+        if canary is not None:
+            canary_ports = service_ports.get((r.namespace, canary.name))
+            canary = (
+                None if canary_ports is None else canary_on_nodes(canary, canary_ports, addresses)
+            )
+        wanted = desired_route(r.namespace, r.name, r.domains, ports, addresses, r.revision, canary)
         if not wanted.same_as(r):
             changes.append(RouteChange(s, wanted, _diff(r, wanted)))
     return changes

@@ -96,7 +96,8 @@ def run(argv: list[str], verbose: bool = False) -> int:
             print(f"ports:     {ports}")
             print(f"revision:  {r.revision}")
             if r.canary is not None:
-                print(f"canary:    {json.dumps(r.canary, sort_keys=True)}")
+                c = r.canary
+                print(f"canary:    {c.name} at {c.weight}% -> {', '.join(c.servers) or '-'}")
         return 0
     if args.action == "remove":
         if not registry.delete(args.namespace, args.name):

@@ -14,7 +14,7 @@ from pysteps.clients.routes import (
     route_registry_from_env,
 )
 from pysteps.errors import InputError, PreconditionError
-from pysteps.routes import Route, RouteConflict, StoredRoute, split_route_key
+from pysteps.routes import Canary, Route, RouteConflict, StoredRoute, split_route_key
 from pysteps.routing import (
     desired_route,
     edge_addresses,
@@ -49,12 +49,34 @@ def test_the_stored_value_has_the_documented_members():
     assert Route.from_json(r.key, r.to_json()) == r
 
 
-def test_a_canary_written_by_someone_else_is_carried_through():
-    raw = json.dumps(
-        {"domains": ["a.example.com"], "upstreams": [], "canary": {"weight": 10, "x": [1]}}
-    )
-    r = Route.from_json("/devnginx/team-a/a", raw)
-    assert json.loads(r.to_json())["canary"] == {"weight": 10, "x": [1]}
+def test_a_canary_is_stored_with_its_weight_and_own_servers():
+    canary = Canary("a-canary", 10, ("127.0.0.11:31500",), 31500, "c" * 40)
+    r = Route("team-a", "a", ("a.example.com",), ("127.0.0.11:30080",), canary=canary)
+    data = json.loads(r.to_json())
+    assert data["canary"] == {
+        "name": "a-canary",
+        "weight": 10,
+        "servers": ["127.0.0.11:31500"],
+        "http_port": 31500,
+        "commit": "c" * 40,
+    }
+    assert '"upstreams"' not in json.dumps(data["canary"])  # templates find one such member
+    assert Route.from_json(r.key, r.to_json()) == r
+
+
+@pytest.mark.parametrize(
+    "canary, message",
+    [
+        (Canary("a-canary", 0), "canary weight"),
+        (Canary("a-canary", 100), "canary weight"),
+        (Canary("A canary", 10), "canary name"),
+        (Canary("a-canary", 10, ("x:1",)), "canary server"),
+        (Canary("a-canary", 10, commit="main; rm"), "canary commit"),
+    ],
+)
+def test_a_bad_canary_is_refused(canary, message):
+    with pytest.raises(InputError, match=message):
+        route(canary=canary).validate()
 
 
 def test_routes_of_the_old_format_are_read():
@@ -273,18 +295,28 @@ def test_sync_leaves_a_route_changed_meanwhile_to_the_next_run():
     assert any("changed meanwhile" in line for line in lines)
 
 
-def test_plan_route_sync_keeps_domains_revision_and_canary():
-    r = route(node_ports={"http": 30080}, revision=7, canary={"weight": 5})
+def test_plan_route_sync_keeps_domains_and_revision_and_moves_the_canary_too():
+    canary = Canary("hello-canary", 5, ("127.0.0.11:31500",), 31500)
+    r = route(node_ports={"http": 30080}, revision=7, canary=canary)
     stored = [StoredRoute(r, 1)]
-    [change] = plan_route_sync(stored, {("team-a", "hello"): {"http": 30090}}, ["127.0.0.11"])
+    ports = {("team-a", "hello"): {"http": 30090}, ("team-a", "hello-canary"): {"http": 31500}}
+    [change] = plan_route_sync(stored, ports, ["127.0.0.11", "127.0.0.12"])
     assert change.new is not None
-    assert change.new.upstreams == ("127.0.0.11:30090",)
-    assert (change.new.domains, change.new.revision, change.new.canary) == (
-        r.domains,
-        7,
-        {"weight": 5},
+    assert change.new.upstreams == ("127.0.0.11:30090", "127.0.0.12:30090")
+    assert (change.new.domains, change.new.revision) == (r.domains, 7)
+    assert change.new.canary == Canary(
+        "hello-canary", 5, ("127.0.0.11:31500", "127.0.0.12:31500"), 31500
     )
     assert "ports http=30080 -> http=30090" in change.describe()
+    assert "canary +127.0.0.12:31500" in change.describe()
+
+
+def test_plan_route_sync_drops_a_canary_whose_service_is_gone():
+    r = route(node_ports={"http": 30080}, canary=Canary("hello-canary", 5, (), 31500))
+    ports = {("team-a", "hello"): {"http": 30080}}
+    [change] = plan_route_sync([StoredRoute(r, 1)], ports, ["127.0.0.11"])
+    assert change.new is not None and change.new.canary is None
+    assert "canary hello-canary dropped" in change.describe()
 
 
 # Configuration -------------------------------------------------------------------------
