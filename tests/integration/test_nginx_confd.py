@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pysteps.clients.routes import EtcdConfig, EtcdV3RouteRegistry
 from pysteps.errors import InputError
-from pysteps.routes import Route
+from pysteps.routes import Canary, Route
 from pysteps.routing import register_route
 from tests.conftest import require
 from tests.integration import etcd_v3
@@ -229,3 +230,41 @@ def test_the_periodic_resync_applies_a_change_the_watcher_missed(testbed, regist
             )
         finally:
             os.kill(watcher, signal.SIGCONT)
+
+
+def test_a_canary_at_weight_10_takes_10_percent_then_all_or_nothing(testbed, registry):
+    (nginx,) = require(testbed, "PYSTEPS_NGINX_URL")
+    name = unique("canary")
+    domain = f"{name}.ctest.example.com"
+    with backends("127.0.0.61", "127.0.0.62", "127.0.0.63") as (old_a, old_b, new):
+        main = Route(NAMESPACE, name, (domain,), (old_a.upstream, old_b.upstream))
+        register_route(registry, main)
+        wait_until(lambda: fetch(nginx, domain)[0], lambda s: s == 200, f"nginx to serve {domain}")
+        canary = Canary(f"{name}-canary", 10, (new.upstream,))
+        register_route(registry, replace(main, canary=canary))
+        wait_until(
+            lambda: fetch(nginx, domain)[1],
+            lambda body: body == new.identity,
+            "the canary to take requests",
+        )
+        bodies = [fetch(nginx, domain)[1] for _ in range(2000)]
+        share = bodies.count(new.identity) / len(bodies)
+        assert 0.07 <= share <= 0.13, f"the canary took {share:.1%} of 2,000 requests"
+        assert set(bodies) == {old_a.identity, old_b.identity, new.identity}
+
+        # promote: the route's upstreams become the new version, no canary left
+        register_route(registry, Route(NAMESPACE, name, (domain,), (new.upstream,)))
+        wait_until(
+            lambda: {fetch(nginx, domain)[1] for _ in range(20)},
+            lambda seen: seen == {new.identity},
+            "100 % new after promote",
+        )
+        # abort (from a fresh canary): the route without it, 100 % old
+        register_route(registry, replace(main, canary=canary))
+        wait_until(lambda: fetch(nginx, domain)[1], lambda b: b == new.identity, "canary again")
+        register_route(registry, main)
+        wait_until(
+            lambda: {fetch(nginx, domain)[1] for _ in range(40)},
+            lambda seen: seen == {old_a.identity, old_b.identity},
+            "100 % old after abort",
+        )
