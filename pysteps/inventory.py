@@ -151,6 +151,9 @@ def app_status(kube: KubeApi, routes: Any, namespace: str, name: str) -> dict[st
         lines.append(
             f"route:     {', '.join(route.domains)} -> {', '.join(route.upstreams) or '-'}"
         )
+        if route.canary is not None:
+            c = route.canary
+            lines.append(f"canary:    {c.name} at {c.weight} % -> {', '.join(c.servers) or '-'}")
     lease = kube.get("Lease", namespace, LEASE_PREFIX + name)
     holder = (lease or {}).get("spec", {}).get("holderIdentity")
     if holder:
@@ -170,7 +173,11 @@ def app_status(kube: KubeApi, routes: Any, namespace: str, name: str) -> dict[st
         "node_ports": node_ports,
         "route": None
         if route is None
-        else {"domains": route.domains, "upstreams": route.upstreams},
+        else {
+            "domains": route.domains,
+            "upstreams": route.upstreams,
+            "canary": route.canary.to_dict() if route.canary else None,
+        },
         "deploying": holder,
         "lines": lines,
     }
