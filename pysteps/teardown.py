@@ -32,6 +32,12 @@ def destroy_app(services: Services, namespace: str, name: str, purge_code: bool)
         removed.append(f"Lease {namespace}/{LEASE_PREFIX}{name}")
     if purge_code and services.code.purge(code_path):
         removed.append(f"code directory {code_path} on volume {services.code.volume}")
+    # The app's canary (pysteps.canary) is the app's too; a namesake app is not.
+    from pysteps.canary import LABEL_CANARY_OF, canary_name
+
+    canary_svc = kube.get("Service", namespace, canary_name(name))
+    if canary_svc and (canary_svc["metadata"].get("labels") or {}).get(LABEL_CANARY_OF) == name:
+        removed += destroy_app(services, namespace, canary_name(name), purge_code)
     return removed
 
 

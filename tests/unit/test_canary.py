@@ -137,3 +137,17 @@ def test_rc_mode_canary(world):
 def test_canary_names_stay_dns_labels():
     long = "a" * 63
     assert len(canary_name(long)) == 63 and canary_name(long).endswith("-canary")
+
+
+def test_destroying_the_app_destroys_its_canary_but_not_a_namesake(world):
+    from pysteps.teardown import destroy_app
+
+    world.deploy(C1)
+    run_canary(world)
+    removed = destroy_app(world.services, "team-a", "hello", purge_code=False)
+    assert "Deployment team-a/hello-canary" in removed
+    assert world.kube.get("Deployment", "team-a", "hello-canary") is None
+    world.deploy(C1, name="other-canary")  # an app of its own that only looks like one
+    world.deploy(C1, name="other")
+    destroy_app(world.services, "team-a", "other", purge_code=False)
+    assert world.kube.get("Deployment", "team-a", "other-canary") is not None
