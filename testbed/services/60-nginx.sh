@@ -94,6 +94,8 @@ http {
     # Host names up to 253 characters, and many of them (see the routes template's header).
     server_names_hash_bucket_size 512;
     server_names_hash_max_size 65536;
+    map_hash_bucket_size 512;
+    map_hash_max_size 65536;
     # Fail fast towards a dead upstream: tests poll, and a route to a stopped server is normal.
     proxy_connect_timeout 2s;
 

@@ -268,3 +268,30 @@ def test_a_canary_at_weight_10_takes_10_percent_then_all_or_nothing(testbed, reg
             lambda seen: seen == {old_a.identity, old_b.identity},
             "100 % old after abort",
         )
+
+
+def test_a_domain_claimed_by_two_keys_never_breaks_nginx(testbed, registry):
+    etcd, nginx, tls_url, ca = require(
+        testbed,
+        "PYSTEPS_ETCD_URL",
+        "PYSTEPS_NGINX_URL",
+        "TESTBED_NGINX_TLS_URL",
+        "TESTBED_NGINX_TLS_CERT",
+    )
+    shared = f"{unique('shared')}.ctest.example.com"
+    first, second, later = "dup-a", "dup-b", unique("after-dup")
+    with backends("127.0.0.39", "127.0.0.40") as (one, two):
+        # Written past pysteps (which refuses the second): the template must cope.
+        for name, backend in ((first, one), (second, two)):
+            etcd_v3.put(
+                etcd,
+                f"/devnginx/{NAMESPACE}/{name}",
+                json.dumps({"domains": [shared], "upstreams": [backend.upstream]}),
+            )
+        later_domain = f"{later}.ctest.example.com"
+        register_route(registry, Route(NAMESPACE, later, (later_domain,), (two.upstream,)))
+        wait_until(
+            lambda: fetch(nginx, later_domain), lambda r: r == (200, two.identity), "later route"
+        )
+        assert fetch(nginx, shared) == (200, one.identity)  # the first key in key order
+        assert fetch_tls(tls_url, shared, ca) == (200, one.identity)
