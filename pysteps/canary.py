@@ -26,6 +26,7 @@ from pysteps.errors import InputError, PreconditionError
 from pysteps.manifests import ANN_COMMIT, Release
 from pysteps.routes import Canary, Route
 from pysteps.routing import (
+    app_alive_on,
     app_edge_addresses,
     canary_on_nodes,
     managed_service_ports,
@@ -119,7 +120,7 @@ def set_canary_weight(
     previous = route.canary.commit if route.canary else None
     canary = canary_on_nodes(Canary(cname, weight, commit=commit or previous), ports, addresses)
     wanted = replace(route, canary=canary)
-    register_route(services.routes, wanted, log=console)
+    register_route(services.routes, wanted, log=console, alive=app_alive_on(services.kube))
     return wanted
 
 

@@ -36,6 +36,7 @@ from pysteps.plan import (
 from pysteps.rollout import FailureReport, RolloutOutcome
 from pysteps.routes import Route
 from pysteps.routing import (
+    app_alive_on,
     app_edge_addresses,
     desired_route,
     refuse_claimed_domains,
@@ -224,7 +225,11 @@ class DeployEngine:
             if not options.dry_run and not options.take_domains:
                 # Before anything changes: a domain of another app stops the deploy here.
                 refuse_claimed_domains(
-                    self.services.routes, spec.namespace, spec.name, spec.rendered_domains()
+                    self.services.routes,
+                    spec.namespace,
+                    spec.name,
+                    spec.rendered_domains(),
+                    app_alive_on(self.services.kube),
                 )
             plan = plan_deploy(spec, release, observed, self.code_volume(spec))
             result.plan = [a.to_dict() for a in plan.actions]
@@ -334,7 +339,13 @@ class DeployEngine:
                     # Written only here, after the rollout succeeded: a failed deploy
                     # leaves the route of the revision that still serves.
                     route = self._route(spec, action)
-                    register_route(self.services.routes, route, options.take_domains, self.say)
+                    register_route(
+                        self.services.routes,
+                        route,
+                        options.take_domains,
+                        self.say,
+                        app_alive_on(self.services.kube),
+                    )
                     self._record_domains(spec, route)
                     self.say(f"  {route.key} -> {', '.join(route.upstreams) or 'no ready pods'}")
                     result.urls = [f"http://{d}/" for d in route.domains]

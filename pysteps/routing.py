@@ -154,15 +154,56 @@ def domain_owners(route: Route, others: Sequence[StoredRoute]) -> list[DomainTra
     return claimed
 
 
+AppAlive = Callable[[Route], bool]
+
+
+def app_alive_on(kube: KubeApi) -> AppAlive:
+    """Whether a route's app still runs: its Service exists and its namespace is not being
+    deleted. A route whose app is gone claims nothing (`routes sync` removes it). What the
+    user may not read counts as alive: never take a domain on a guess."""
+
+    def alive(route: Route) -> bool:
+        try:
+            ns = kube.get("Namespace", None, route.namespace)
+            if ns is None or ns.get("metadata", {}).get("deletionTimestamp"):
+                return False
+            return kube.get("Service", route.namespace, route.name) is not None
+        except PreconditionError:
+            return True
+
+    return alive
+
+
+def _live_claims(
+    route: Route, every: Sequence[StoredRoute], alive: AppAlive | None
+) -> tuple[list[DomainTransfer], list[DomainTransfer]]:
+    """(claims of apps that run, claims of apps that are gone) on ROUTE's domains."""
+    taken = domain_owners(route, every)
+    if alive is None:
+        return taken, []
+    verdict: dict[str, bool] = {}
+    for t in taken:
+        if t.owner.route.key not in verdict:
+            verdict[t.owner.route.key] = alive(t.owner.route)
+    return (
+        [t for t in taken if verdict[t.owner.route.key]],
+        [t for t in taken if not verdict[t.owner.route.key]],
+    )
+
+
 def refuse_claimed_domains(
-    registry: RouteRegistry, namespace: str, name: str, domains: Sequence[str]
+    registry: RouteRegistry,
+    namespace: str,
+    name: str,
+    domains: Sequence[str],
+    alive: AppAlive | None = None,
 ) -> None:
-    """PreconditionError (exit 3) when another app's route claims one of DOMAINS."""
+    """PreconditionError (exit 3) when another running app's route claims one of DOMAINS."""
     if not domains or not registry.observable:
         return
-    taken = domain_owners(Route(namespace, name, tuple(domains)), registry.list())
-    if taken:
-        raise PreconditionError(_claimed_message(taken[0], namespace, name))
+    live, _gone = _live_claims(Route(namespace, name, tuple(domains)), registry.list(), alive)
+    if live:
+        raise PreconditionError(_claimed_message(live[0], namespace, name))
 
 
 def _claimed_message(taken: DomainTransfer, namespace: str, name: str) -> str:
@@ -177,17 +218,20 @@ def register_route(
     route: Route,
     take_domains: bool = False,
     log: Callable[[str], None] = print,
+    alive: AppAlive | None = None,
 ) -> bool:
     """Write ROUTE (compare-and-swap on what was read); False when it was already so.
 
     A domain that another app's route claims is refused (PreconditionError, exit 3) unless
-    TAKE_DOMAINS: then it is removed from that route first, also by compare-and-swap.
+    TAKE_DOMAINS: then it is removed from that route first, also by compare-and-swap. With
+    ALIVE, a claim of an app that is gone lapses and is taken without asking.
     """
     route.validate()
     every = registry.list()
-    taken = domain_owners(route, every)
-    if taken and not take_domains:
-        raise PreconditionError(_claimed_message(taken[0], route.namespace, route.name))
+    live, gone = _live_claims(route, every, alive)
+    if live and not take_domains:
+        raise PreconditionError(_claimed_message(live[0], route.namespace, route.name))
+    taken = live + gone
     by_owner: dict[str, tuple[StoredRoute, set[str]]] = {}
     for t in taken:
         by_owner.setdefault(t.owner.route.key, (t.owner, set()))[1].add(t.domain)
@@ -197,7 +241,8 @@ def register_route(
             registry.put(replace(owner.route, domains=left), owner.version)
         else:
             registry.delete(owner.route.namespace, owner.route.name, owner.version)
-        log(f"took {', '.join(sorted(domains))} from {owner.route.key}")
+        why = "" if any(t.owner is owner for t in live) else " (its app is gone)"
+        log(f"took {', '.join(sorted(domains))} from {owner.route.key}{why}")
     current = next(
         (s for s in every if (s.route.namespace, s.route.name) == (route.namespace, route.name)),
         None,
@@ -355,6 +400,6 @@ def restore_route(
     current = registry.get(namespace, name)
     canary = current.route.canary if current else None
     route = desired_route(namespace, name, domains, ports, addresses, revision, canary)
-    if register_route(registry, route, log=log):
+    if register_route(registry, route, log=log, alive=app_alive_on(kube)):
         log(f"route {route.key} restored: {', '.join(route.domains)} (revision {revision})")
     return route

@@ -52,8 +52,27 @@ def test_a_domain_change_alone_is_recorded_on_the_live_revision(world):
     assert ann["pysteps.io/domains"] == "renamed.example.com"
 
 
-def test_deploy_refuses_a_domain_of_another_app_unless_told_to_take_it(world):
+def make_owner(world, terminating: bool = False, service: bool = True) -> None:
+    """team-b/owner: a running app (Namespace and Service) whose route claims one.example.com."""
+    meta = {"name": "team-b"}
+    if terminating:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    world.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+    if service:
+        world.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "owner", "namespace": "team-b"},
+                "spec": {"ports": [{"name": "http", "port": 80}]},
+            }
+        )
     register_route(world.routes, Route("team-b", "owner", ("one.example.com",), ()))
+    world.kube.requests.clear()
+
+
+def test_deploy_refuses_a_domain_of_another_app_unless_told_to_take_it(world):
+    make_owner(world)
     with pytest.raises(PreconditionError, match="belongs to /devnginx/team-b/owner"):
         world.deploy(C1, domains=["one.example.com"])
     assert world.routes.get("team-a", "hello") is None
@@ -86,3 +105,17 @@ def test_a_user_who_may_not_list_nodes_gets_the_nodes_of_ready_pods(world, monke
     # one pod, on 127.0.0.11: not every node, but never the node it cannot see
     assert world.routes.get("team-a", "hello").route.upstreams == ("127.0.0.11:30080",)
     assert "may not list Nodes" in world.out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "terminating, service", [(True, True), (False, False)], ids=["namespace-deleted", "app-gone"]
+)
+def test_a_claim_of_an_app_that_is_gone_lapses(world, terminating, service):
+    make_owner(world, terminating=terminating, service=service)
+    result = world.deploy(C1, domains=["one.example.com"])
+    assert result.ok
+    assert domains(world) == ("one.example.com",)
+    assert world.routes.get("team-b", "owner") is None
+    assert "took one.example.com from /devnginx/team-b/owner (its app is gone)" in (
+        world.out.getvalue()
+    )
