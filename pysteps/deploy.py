@@ -347,7 +347,8 @@ class DeployEngine:
                         app_alive_on(self.services.kube),
                     )
                     self._record_domains(spec, route)
-                    self.say(f"  {route.key} -> {', '.join(route.upstreams) or 'no Ready edge node'}")
+                    upstreams = ", ".join(route.upstreams) or "no Ready edge node"
+                    self.say(f"  {route.key} -> {upstreams}")
                     result.urls = [f"http://{d}/" for d in route.domains]
             except (PystepsError, KeyboardInterrupt):
                 result.failed = action.describe()
