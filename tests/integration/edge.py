@@ -94,8 +94,11 @@ def backends(*hosts: str, port: int = 0) -> Iterator[list[Backend]]:
 
 
 def fetch(nginx_url: str, host: str, path: str = "/") -> tuple[int, str]:
-    """GET PATH from nginx as if for HOST."""
-    resp = SESSION.get(f"{nginx_url}{path}", headers={"Host": host}, timeout=5)
+    """GET PATH from nginx as if for HOST, on a connection of its own: a reload closes the
+    old workers' idle keep-alive connections, and a reused one would be reset."""
+    resp = SESSION.get(
+        f"{nginx_url}{path}", headers={"Host": host, "Connection": "close"}, timeout=5
+    )
     return resp.status_code, resp.text
 
 
