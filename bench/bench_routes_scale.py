@@ -10,9 +10,15 @@ requests `routes sync` makes, sent directly (its floor).
 from __future__ import annotations
 
 import os
+import re
+import resource
+import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +39,8 @@ ROUTES = 1000
 EDGE = {"type": "kwok"}
 
 
-def nginx_rss_kib(env: dict[str, str]) -> int:
-    """Resident memory of the test bed's nginx: master and workers (one process group)."""
-    pgid = int((Path(env["TESTBED_DIR"]) / "run" / "nginx.pid").read_text())
+def group_rss_kib(pgid: int) -> int:
+    """Resident memory of the nginx processes of one process group (master and workers)."""
     total = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -49,6 +54,55 @@ def nginx_rss_kib(env: dict[str, str]) -> int:
         if "Name:\tnginx" in status:
             total += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
     return total
+
+
+def fresh_nginx_rss_kib(routes: str) -> int:
+    """RSS of a fresh nginx (master + 1 worker) that loads ROUTES, a rendered routes file, on
+    free loopback ports: the test bed's own nginx keeps the heap of every earlier config."""
+    scratch = Path(tempfile.mkdtemp(prefix="rt-bench-nginx-"))
+    try:
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        text = re.sub(r"listen 127\.0\.0\.1:\d+ ssl", f"listen 127.0.0.1:{ports[1]} ssl", routes)
+        text = re.sub(
+            r"listen 127\.0\.0\.1:\d+(;| default_server)", rf"listen 127.0.0.1:{ports[0]}\1", text
+        )
+        (scratch / "routes.conf").write_text(text)
+        (scratch / "tmp").mkdir()
+        (scratch / "nginx.conf").write_text(
+            f"""daemon off; user root root; worker_processes 1; pid {scratch}/nginx.pid;
+error_log stderr notice; events {{ worker_connections 512; }}
+http {{ access_log off; client_body_temp_path {scratch}/tmp; proxy_temp_path {scratch}/tmp;
+server_names_hash_bucket_size 512; server_names_hash_max_size 65536;
+map_hash_bucket_size 512; map_hash_max_size 65536; include {scratch}/routes.conf; }}
+"""
+        )
+        proc = subprocess.Popen(
+            ["nginx", "-e", "stderr", "-p", f"{scratch}/", "-c", f"{scratch}/nginx.conf"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            rss = 0
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                rss = group_rss_kib(proc.pid)
+                workers = subprocess.run(
+                    ["pgrep", "-g", str(proc.pid), "-c"], capture_output=True, text=True
+                ).stdout.strip()
+                if workers == "2":
+                    break
+            return rss
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def change_time(registry: EtcdV3RouteRegistry, nginx: str, namespace: str, runs: int) -> float:
@@ -83,7 +137,7 @@ def main() -> None:
     namespace, probe_ns = f"rt-bench-{tag}", f"rt-bench-probe-{tag}"
 
     small = change_time(registry, nginx, probe_ns, 5)
-    rss_before = nginx_rss_kib(env)
+    rss_before = fresh_nginx_rss_kib(Path(env["TESTBED_NGINX_ROUTES_FILE"]).read_text())
     try:
         # Part 1, the edge: 1,000 routes (NodePorts made up; nothing answers them).
         t0 = time.perf_counter()
@@ -105,17 +159,19 @@ def main() -> None:
             list(pool.map(write_made_up, range(ROUTES)))
         print(f"setup: {ROUTES} routes written in {time.perf_counter() - t0:.1f}s")
         big = change_time(registry, nginx, probe_ns, 5)
-        rss_after = nginx_rss_kib(env)
         rendered = Path(env["TESTBED_NGINX_ROUTES_FILE"]).read_text()
+        rss_after = fresh_nginx_rss_kib(rendered)
         assert rendered.count("server_name ") >= ROUTES, "nginx does not have the 1,000 routes"
         print(
             f"one change with {ROUTES} routes (render + check + reload + first answer): "
             f"{big:.3f}s (target <= 3 s); with the test bed's own routes {small:.3f}s, "
-            f"ratio {big / small:.1f}"
+            f"ratio {big / small:.1f}; load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} CPUs"
         )
         print(
-            f"nginx resident memory: {rss_after / 1024:.1f} MiB with {ROUTES} routes, "
-            f"{rss_before / 1024:.1f} MiB before, ratio {rss_after / max(rss_before, 1):.1f}; "
+            f"nginx resident memory (fresh master + worker): {rss_after / 1024:.1f} MiB with "
+            f"{ROUTES} routes, {rss_before / 1024:.1f} MiB with the test bed's own, "
+            f"ratio {rss_after / max(rss_before, 1):.1f}; "
             f"rendered config {len(rendered) / 1024:.0f} KiB"
         )
         for stored in registry.list(namespace):
@@ -174,7 +230,10 @@ def main() -> None:
         out = subprocess.run(cli, capture_output=True, text=True, env=cli_env, check=False)
         assert out.returncode == 0, out.stderr
         assert "nothing to change" in out.stderr, out.stdout + out.stderr
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         ours = best_of(lambda: subprocess.run(cli, capture_output=True, env=cli_env, check=True), 3)
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / 3
 
         def floor() -> None:
             registry.list(namespace)
@@ -185,7 +244,9 @@ def main() -> None:
         print(
             f"routes sync over {ROUTES} routes, nothing to change: {ours:.3f}s (target <= 2 s); "
             f"its three list requests alone {reference:.3f}s, ratio {ours / reference:.1f} "
-            "(the rest: interpreter start and comparing)"
+            "(the rest: interpreter start and comparing); "
+            f"CPU time {cpu:.3f}s per run; load average {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} CPUs"
         )
     finally:
         for stored in registry.list(namespace):
