@@ -98,6 +98,17 @@ def main() -> None:
     sh(*pysteps, "list", "-n", NAMESPACE, env=env)
     sh(*pysteps, "status", "hello-code", "-n", NAMESPACE, env=env)
 
+    step("The route in etcd, kept on the nodes by routes sync, and nginx serving it by Host")
+    sh(*pysteps, "routes", "show", "hello", "-n", NAMESPACE, env=env)
+    sh(*pysteps, "routes", "sync", "-n", NAMESPACE, env=env)
+    # 200 from the app once pods really run on a node; on kwok's nodes nothing answers the
+    # NodePort, so nginx's 502 shows the request reached the route's upstreams.
+    answered = "nginx answered %{http_code}\\n"
+    host = "Host: hello.ctest.example.com"
+    nginx = env["PYSTEPS_NGINX_URL"] + "/"
+    curl = ["curl", "-s", "--noproxy", "*", "-o", "/dev/null"]
+    sh(*curl, "-w", answered, "-H", host, nginx, check=False)
+
     step("Mail on-call received")
     for path in sorted(set(Path(env["TESTBED_SMTP_STORE"]).glob("*.eml")) - mails_before):
         msg = email.message_from_bytes(path.read_bytes())

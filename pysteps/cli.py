@@ -30,6 +30,8 @@ COMMANDS = {
     "rollback": "put an app's previous (or a given) revision back",
     "destroy": "remove everything an app owns",
     "schema": "print the JSON Schema of deploy.yaml",
+    "routes": "the apps' routes in etcd: list, show, remove, sync with the cluster",
+    "canary": "an app's canary (deploy --canary WEIGHT): status, weight, promote, abort",
 }
 
 

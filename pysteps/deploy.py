@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from pysteps.clients.kube import KubeApi
 from pysteps.clients.mail import Mail, Notifier
-from pysteps.clients.routes import Route, RouteRegistry
+from pysteps.clients.routes import RouteRegistry
 from pysteps.console import Console
 from pysteps.errors import PreconditionError, PystepsError, RolloutFailed, RolloutTimeout
 from pysteps.lock import DeployLock, LockedKube
-from pysteps.manifests import Release, env_secret, selector_labels
+from pysteps.manifests import ANN_DOMAINS, Release, env_secret
 from pysteps.masking import public_url
 from pysteps.ownership import check_code_path_free
 from pysteps.plan import (
@@ -38,10 +38,18 @@ from pysteps.plan import (
     desired_image,
     plan_deploy,
 )
-from pysteps.rollout import FailureReport, RolloutOutcome, pod_ready
+from pysteps.rollout import FailureReport, RolloutOutcome
+from pysteps.routes import Route
+from pysteps.routing import (
+    app_alive_on,
+    app_edge_addresses,
+    desired_route,
+    refuse_claimed_domains,
+    register_route,
+)
 from pysteps.spec import AppSpec
 from pysteps.state import Observed, ObservedRoute
-from pysteps.workloads import Workloads
+from pysteps.workloads import Workloads, app_selector, rc_revision
 
 if TYPE_CHECKING:
     from pysteps.clients.images import ImageService
@@ -84,6 +92,8 @@ class DeployOptions:
     rollback: bool = True
     lock_wait: float = 0.0
     poll: float = 1.0
+    # Move domains that another app's route claims to this app (else exit 3).
+    take_domains: bool = False
 
 
 @dataclass
@@ -148,7 +158,7 @@ class DeployEngine:
         routes = self.services.routes
         if routes.observable:
             found = routes.get(ns, name)
-            route = ObservedRoute(found.domains, found.upstreams) if found else None
+            route = ObservedRoute(found.route.domains, found.route.upstreams) if found else None
         return Observed(
             workload,
             service,
@@ -184,6 +194,15 @@ class DeployEngine:
             self.say.heading(f"Observing {spec.namespace}/{spec.name}")
             observed = self.observe(spec, release)
             self._describe_observed(spec, observed)
+            if not options.dry_run and not options.take_domains:
+                # Before anything changes: a domain of another app stops the deploy here.
+                refuse_claimed_domains(
+                    self.services.routes,
+                    spec.namespace,
+                    spec.name,
+                    spec.rendered_domains(),
+                    app_alive_on(self.services.kube),
+                )
             plan = plan_deploy(spec, release, observed, self.code_volume(spec))
             result.plan = [a.to_dict() for a in plan.actions]
             result.image = desired_image(spec, observed)
@@ -321,9 +340,19 @@ class DeployEngine:
                     svc = self.workloads.ensure_service(spec)
                     result.node_ports = svc.node_ports()
                 elif isinstance(action, RegisterRoute):
+                    # Written only here, after the rollout succeeded: a failed deploy
+                    # leaves the route of the revision that still serves.
                     route = self._route(spec, action)
-                    self.services.routes.register(route)
-                    self.say(f"  {route.key} -> {', '.join(route.upstreams) or 'no ready pods'}")
+                    register_route(
+                        self.services.routes,
+                        route,
+                        options.take_domains,
+                        self.say,
+                        app_alive_on(self.services.kube),
+                    )
+                    self._record_domains(spec, route)
+                    upstreams = ", ".join(route.upstreams) or "no Ready edge node"
+                    self.say(f"  {route.key} -> {upstreams}")
                     result.urls = [f"http://{d}/" for d in route.domains]
             except (PystepsError, KeyboardInterrupt):
                 result.failed = action.describe()
@@ -458,19 +487,37 @@ class DeployEngine:
         raise RolloutFailed(f"{spec.namespace}/{spec.name}: {outcome.message}{suffix}")
 
     def _route(self, spec: AppSpec, action: RegisterRoute) -> Route:
+        """The app's route on today's edge nodes (pysteps.routing), versioned with the workload."""
         svc = self.workloads.observe_service(spec.namespace, spec.name)
-        node_ports = svc.node_ports() if svc else {}
-        port = node_ports.get("http") or next(iter(node_ports.values()), None)
-        pods = self.services.kube.list("Pod", spec.namespace, selector_labels(spec))
-        hosts = sorted(
-            {
-                p["status"]["hostIP"]
-                for p in pods
-                if pod_ready(p) and p.get("status", {}).get("hostIP")
-            }
+        workload = self.workloads.observe(spec.namespace, spec.name)
+        addresses = app_edge_addresses(self.services.kube, spec.namespace, spec.name, self.say)
+        current = self.services.routes.get(spec.namespace, spec.name)
+        return desired_route(
+            spec.namespace,
+            spec.name,
+            action.domains,
+            svc.node_ports() if svc else {},
+            addresses,
+            workload.revision if workload else 0,
+            current.route.canary if current else None,
         )
-        upstreams = tuple(f"{h}:{port}" for h in hosts) if port else ()
-        return Route(spec.namespace, spec.name, action.domains, upstreams, node_ports)
+
+    def _record_domains(self, spec: AppSpec, route: Route) -> None:
+        """Keep the route's domains on the live workload revision, for rollbacks to restore."""
+        domains = ",".join(route.domains)
+        if spec.kind == "Deployment":
+            kind, name = "Deployment", spec.name
+        else:
+            rcs = self.services.kube.list(
+                "ReplicationController", spec.namespace, app_selector(spec.name)
+            )
+            if not rcs:
+                return
+            kind, name = "ReplicationController", max(rcs, key=rc_revision)["metadata"]["name"]
+        live = self.services.kube.get(kind, spec.namespace, name)
+        if live and (live["metadata"].get("annotations") or {}).get(ANN_DOMAINS) != domains:
+            patch = {"metadata": {"annotations": {ANN_DOMAINS: domains}}}
+            self.services.kube.patch(kind, spec.namespace, name, patch)
 
     def _notify(
         self, spec: AppSpec, release: Release, result: DeployResult, notify: dict[str, Any]

@@ -1,7 +1,9 @@
 """Wiring: which real clients a command gets, from flags and PYSTEPS_* environment variables.
 
 KUBECONFIG / --kubeconfig        the cluster (any kubeconfig; no cluster-admin needed)
-PYSTEPS_ETCD_URL                 route registry (etcd v3 JSON gateway); unset: routes are logged
+PYSTEPS_ETCD_URL, _API           route registry (etcd endpoints; v3 or v2); unset: routes are logged
+PYSTEPS_ETCD_CA_CERT, _CERT, _KEY, _USERNAME, _PASSWORD   its TLS and auth
+PYSTEPS_EDGE_NODE_SELECTOR       label=value,...: the nodes that serve as nginx upstreams
 PYSTEPS_SMTP_HOST, _PORT         mail; unset: mails are logged
 PYSTEPS_REGISTRY, _USERNAME, _PASSWORD   image registry login (image mode)
 DOCKER_HOST                      the Docker Engine that builds images (image mode)
@@ -58,11 +60,11 @@ def make_services(args: argparse.Namespace, console: Console) -> Services:
     """The real clients; image and code clients are made lazily, on first use."""
     from pysteps.clients.kube import KubeClient
     from pysteps.clients.mail import LogNotifier, Notifier, SmtpNotifier
-    from pysteps.clients.routes import EtcdRouteRegistry, LogRouteRegistry, RouteRegistry
+    from pysteps.clients.routes import route_registry_from_env
     from pysteps.deploy import Services
 
     kube = KubeClient(args.kubeconfig, args.context)
-    routes: RouteRegistry = EtcdRouteRegistry.from_env() or LogRouteRegistry(console)
+    routes = route_registry_from_env(console)
     notifier: Notifier = SmtpNotifier.from_env() or LogNotifier(console)
 
     def images() -> ImageService:

@@ -145,11 +145,15 @@ def app_status(kube: KubeApi, routes: Any, namespace: str, name: str) -> dict[st
         "service:   "
         + (", ".join(f"{k} -> nodePort {v}" for k, v in sorted(node_ports.items())) or "none")
     )
-    route = routes.get(namespace, name) if routes.observable else None
+    stored = routes.get(namespace, name) if routes.observable else None
+    route = stored.route if stored is not None else None
     if route is not None:
         lines.append(
             f"route:     {', '.join(route.domains)} -> {', '.join(route.upstreams) or '-'}"
         )
+        if route.canary is not None:
+            c = route.canary
+            lines.append(f"canary:    {c.name} at {c.weight} % -> {', '.join(c.servers) or '-'}")
     lease = kube.get("Lease", namespace, LEASE_PREFIX + name)
     holder = (lease or {}).get("spec", {}).get("holderIdentity")
     if holder:
@@ -169,7 +173,11 @@ def app_status(kube: KubeApi, routes: Any, namespace: str, name: str) -> dict[st
         "node_ports": node_ports,
         "route": None
         if route is None
-        else {"domains": route.domains, "upstreams": route.upstreams},
+        else {
+            "domains": route.domains,
+            "upstreams": route.upstreams,
+            "canary": route.canary.to_dict() if route.canary else None,
+        },
         "deploying": holder,
         "lines": lines,
     }

@@ -9,9 +9,10 @@ from pysteps.clients.kube import KubeApi
 from pysteps.deploy import Services
 from pysteps.errors import PreconditionError
 from pysteps.lock import LEASE_PREFIX, DeployLock, LockedKube
-from pysteps.manifests import ANN_CODE_PATH, ANN_MODE
+from pysteps.manifests import ANN_CODE_PATH, ANN_DOMAINS, ANN_MODE
 from pysteps.ownership import AppObjects, find_app, owned_by
 from pysteps.rollout import RolloutOutcome
+from pysteps.routing import restore_route
 from pysteps.workloads import Workloads, app_selector, rc_revision
 
 
@@ -34,9 +35,16 @@ def destroy_app(
     lock.acquire(lock_wait)
     try:
         kube = LockedKube(services.kube, lock)
-        return _remove(services, kube, lock, app, purge_code)
+        removed = _remove(services, kube, lock, app, purge_code)
     finally:
         lock.release()
+    # The app's canary (pysteps.canary) is the app's too; a namesake app is not.
+    from pysteps.canary import LABEL_CANARY_OF, canary_name
+
+    canary_svc = services.kube.get("Service", namespace, canary_name(name))
+    if canary_svc and (canary_svc["metadata"].get("labels") or {}).get(LABEL_CANARY_OF) == name:
+        removed += destroy_app(services, namespace, canary_name(name), purge_code, lock_wait)
+    return removed
 
 
 def _remove(
@@ -61,7 +69,7 @@ def _remove(
     if app.secret is not None and kube.delete("Secret", ns, app.secret["metadata"]["name"]):
         removed.append(f"Secret {ns}/{app.secret['metadata']['name']}")
     lock.check()
-    if services.routes.unregister(ns, name):
+    if services.routes.delete(ns, name):
         removed.append(f"route devnginx/{ns}/{name}")
     if purge_code:
         path = app.code_path
@@ -126,7 +134,26 @@ def rollback_app(
         if services.code.deployed_commit(code_path) != code_target:
             services.code.switch(code_path, code_target)
         log(f"code of {name} switched to {code_target[:12]}")
+    if outcome.ok:
+        # Routes are versioned with the release: the restored revision's domains come back
+        # with it (its workload annotation), on today's edge nodes and NodePorts.
+        restored = _workload_object(services, namespace, name)
+        domains = [d for d in _annotations(restored).get(ANN_DOMAINS, "").split(",") if d]
+        after = workloads.observe(namespace, name)
+        restore_route(
+            services.kube,
+            services.routes,
+            namespace,
+            name,
+            domains,
+            after.revision if after else 0,
+            log,
+        )
     return outcome
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return dict(obj["metadata"].get("annotations") or {})
 
 
 def _workload_object(services: Services, namespace: str, name: str) -> dict[str, Any]:

@@ -34,6 +34,18 @@ def build_parser(prog: str = "pysteps deploy") -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another deploy of the app to finish (default: do not wait)",
     )
+    p.add_argument(
+        "--take-domains",
+        action="store_true",
+        help="move domains that another app's route claims to this app (default: refuse, exit 3)",
+    )
+    p.add_argument(
+        "--canary",
+        type=int,
+        metavar="WEIGHT",
+        help="run this release as the app's canary, with WEIGHT %% of its requests (1-99); "
+        "see pysteps canary",
+    )
     p.add_argument("--output", choices=("text", "json"), default="text", help="plan format")
     p.add_argument("--result", type=Path, help="write the JSON result here (for Jenkins)")
     add_cluster_flags(p)
@@ -65,9 +77,17 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
             dry_run=args.dry_run,
             rollback=not args.no_rollback,
             lock_wait=args.lock_wait,
+            take_domains=args.take_domains,
         )
         try:
-            result = engine.deploy(spec, release, options)
+            if args.canary is not None:
+                from pysteps.canary import deploy_canary
+
+                result = deploy_canary(
+                    engine.services, console, spec, release, args.canary, options
+                )
+            else:
+                result = engine.deploy(spec, release, options)
         finally:
             result = result or engine.last_result
     except (Exception, KeyboardInterrupt) as exc:

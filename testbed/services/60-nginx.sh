@@ -2,22 +2,35 @@
 # nginx (Debian) as the platform's router, and confd rendering its routes from the platform etcd.
 #
 #   etcd /devnginx/<ns>/<name>  --confd -watch-->  routes/pysteps-routes.conf  --reload-->  nginx
+#                               --confd -interval (confd_resync, the safety net)--^
+#
+# confd's etcd watch can miss changes (after a failed render, under quick changes; see
+# shared PLATFORM_NOTES), and v0.30.0 cannot combine -watch with -interval: a second confd
+# renders the same resource every $CONFD_RESYNC_SECONDS s. Both compare before writing, so an
+# unchanged state costs a render and nothing else.
 #
 # The template and its documented key/value format: resources/confd/templates/nginx-routes.conf.tmpl
 # (the same file production runs). confd is not packaged by Debian: it is built from the Go module
 # proxy into $PYSTEPS_CACHE/confd/<version>/ once. To take an edited template: down confd, up confd.
-tb_register nginx confd
+tb_register nginx confd confd_resync
 
 NGINX_PORT=${TESTBED_NGINX_PORT:-28080}
 NGINX_LISTEN="127.0.0.1:$NGINX_PORT"
 NGINX_URL="http://$NGINX_LISTEN"
+NGINX_TLS_PORT=${TESTBED_NGINX_TLS_PORT:-28443}
+NGINX_TLS_LISTEN="127.0.0.1:$NGINX_TLS_PORT"
 NGINX_PREFIX="$TESTBED_DIR/data/nginx"
 NGINX_CONF="$NGINX_PREFIX/nginx.conf"
 # check_cmd's config: nginx.conf with the routes include replaced by confd's staged file.
 NGINX_CHECK_TEMPLATE="$NGINX_PREFIX/check.conf.in"
-NGINX_CHECK_CONF="$NGINX_PREFIX/check.conf"
 NGINX_ROUTES_DIR="$NGINX_PREFIX/routes"
 NGINX_ROUTES_FILE="$NGINX_ROUTES_DIR/pysteps-routes.conf"
+# A self-signed certificate for *.ctest.example.com, the HTTPS side of every route.
+NGINX_TLS_DIR="$NGINX_PREFIX/tls"
+NGINX_TLS_CERT="$NGINX_TLS_DIR/edge.crt"
+NGINX_TLS_KEY="$NGINX_TLS_DIR/edge.key"
+# One access log per app: <namespace>_<name>.access.log.
+NGINX_APP_LOG_DIR="$TESTBED_DIR/log/nginx-apps"
 # nginx's own pid file; run/nginx.pid is the test bed's (same process, kept apart so that
 # nginx removing its file on exit never confuses tb_running).
 NGINX_MASTER_PID="$TESTBED_DIR/run/nginx.master.pid"
@@ -30,6 +43,7 @@ CONFD_BIN="$PYSTEPS_CACHE/confd/$CONFD_VERSION/confd"
 CONFD_DIR="$TESTBED_DIR/data/confd"
 CONFD_TEMPLATE="$TESTBED_ROOT/resources/confd/templates/nginx-routes.conf.tmpl"
 ETCD_URL_FOR_CONFD="http://127.0.0.1:${TESTBED_ETCD_PORT:-22379}"
+CONFD_RESYNC_SECONDS=${TESTBED_CONFD_RESYNC_SECONDS:-30}
 
 # ---------------------------------------------------------------- nginx
 
@@ -60,6 +74,8 @@ daemon off;
 # Root workers: the temp dirs below live in the repository, whose parents may be closed to nobody.
 user root root;
 worker_processes 1;
+# An access log per app: a thousand routes hold a thousand log files open.
+worker_rlimit_nofile 16384;
 pid $NGINX_MASTER_PID;
 error_log stderr notice;
 
@@ -78,6 +94,8 @@ http {
     # Host names up to 253 characters, and many of them (see the routes template's header).
     server_names_hash_bucket_size 512;
     server_names_hash_max_size 65536;
+    map_hash_bucket_size 512;
+    map_hash_max_size 65536;
     # Fail fast towards a dead upstream: tests poll, and a route to a stopped server is normal.
     proxy_connect_timeout 2s;
 
@@ -97,8 +115,21 @@ http {
 EOF
 }
 
+nginx_tls_cert() {
+  [ -s "$NGINX_TLS_CERT" ] && [ -s "$NGINX_TLS_KEY" ] && return 0
+  mkdir -p "$NGINX_TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=*.ctest.example.com" \
+    -addext "subjectAltName=DNS:*.ctest.example.com,DNS:*.example.com" \
+    -keyout "$NGINX_TLS_KEY.tmp" -out "$NGINX_TLS_CERT.tmp" >/dev/null 2>&1 \
+    || tb_die "openssl could not make the edge's test certificate"
+  chmod 600 "$NGINX_TLS_KEY.tmp"
+  mv "$NGINX_TLS_KEY.tmp" "$NGINX_TLS_KEY"
+  mv "$NGINX_TLS_CERT.tmp" "$NGINX_TLS_CERT"
+}
+
 nginx_write_config() {
-  mkdir -p "$NGINX_PREFIX"/tmp "$NGINX_ROUTES_DIR"
+  mkdir -p "$NGINX_PREFIX"/tmp "$NGINX_ROUTES_DIR" "$NGINX_APP_LOG_DIR"
+  nginx_tls_cert
   nginx_main_conf "$NGINX_ROUTES_DIR/*.conf" >"$NGINX_CONF"
   # @STAGED@ is replaced by the staged file's path in confd's check_cmd.
   nginx_main_conf "@STAGED@" >"$NGINX_CHECK_TEMPLATE"
@@ -161,6 +192,9 @@ nginx_stop() {
 nginx_env() {
   echo "export PYSTEPS_NGINX_URL=$NGINX_URL"
   echo "export TESTBED_NGINX_ROUTES_FILE=$NGINX_ROUTES_FILE"
+  echo "export TESTBED_NGINX_TLS_URL=https://$NGINX_TLS_LISTEN"
+  echo "export TESTBED_NGINX_TLS_CERT=$NGINX_TLS_CERT"
+  echo "export TESTBED_NGINX_APP_LOG_DIR=$NGINX_APP_LOG_DIR"
 }
 
 # ---------------------------------------------------------------- confd
@@ -200,7 +234,8 @@ confd_write_config() {
   printf '# Written by testbed/services/60-nginx.sh; the flags in confd_start say it all.\n' \
     >"$CONFD_DIR/confd.toml"
   # check_cmd tests the staged file ({{.src}}) inside a whole nginx config before confd moves
-  # it into place; reload_cmd only signals, the tests poll nginx for the result.
+  # it into place; the config is named after the staged file, as the watcher and the resync
+  # may check at the same moment. reload_cmd only signals, the tests poll nginx for the result.
   cat >"$CONFD_DIR/conf.d/nginx-routes.toml" <<EOF
 # Written by testbed/services/60-nginx.sh; see resources/confd/conf.d/nginx-routes.toml.example.
 [template]
@@ -208,7 +243,7 @@ src = "$(basename "$CONFD_TEMPLATE")"
 dest = "$NGINX_ROUTES_FILE"
 keys = ["/devnginx"]
 mode = "0644"
-check_cmd = "sed 's|@STAGED@|{{.src}}|' '$NGINX_CHECK_TEMPLATE' > '$NGINX_CHECK_CONF' && nginx -e stderr -q -t -p '$NGINX_PREFIX/' -c '$NGINX_CHECK_CONF'"
+check_cmd = "sed 's|@STAGED@|{{.src}}|' '$NGINX_CHECK_TEMPLATE' > '{{.src}}.check' && nginx -e stderr -q -t -p '$NGINX_PREFIX/' -c '{{.src}}.check'; rc=\$?; rm -f '{{.src}}.check'; exit \$rc"
 reload_cmd = "nginx -e stderr -p '$NGINX_PREFIX/' -c '$NGINX_CONF' -s reload"
 EOF
 }
@@ -220,28 +255,60 @@ confd_args() {
 
 confd_check() { nginx_alive confd && [ -f "$NGINX_ROUTES_FILE" ]; }
 
+# confd_env_vars: the template's settings (see its header), as env(1) arguments.
+confd_env_vars() {
+  printf '%s\n' "NGINX_ROUTES_LISTEN=$NGINX_LISTEN" "NGINX_ROUTES_TLS_LISTEN=$NGINX_TLS_LISTEN" \
+    "NGINX_ROUTES_TLS_CERT=$NGINX_TLS_CERT" "NGINX_ROUTES_TLS_KEY=$NGINX_TLS_KEY" \
+    "NGINX_ROUTES_LOG_DIR=$NGINX_APP_LOG_DIR"
+}
+
 confd_endpoint() { echo "$CONFD_DIR (watching $ETCD_URL_FOR_CONFD/devnginx)"; }
 
 confd_start() {
   nginx_alive nginx || { tb_log "confd reloads nginx: start it too (testbed/testbed.sh up nginx confd)"; return 1; }
   tb_stop_pid confd
   confd_write_config
-  local args=() log
+  local args=() vars=() log
   mapfile -t args < <(confd_args)
+  mapfile -t vars < <(confd_env_vars)
   log=$(tb_logfile confd)
   # One pass in the foreground first: a broken template, check or reload (or no etcd) fails
   # `up` here, with confd's own words, instead of in a watcher that keeps retrying.
   printf '\n=== %s onetime\n' "$(date -u +%FT%TZ)" >>"$log"
-  if ! NGINX_ROUTES_LISTEN="$NGINX_LISTEN" "$CONFD_BIN" -onetime "${args[@]}" >>"$log" 2>&1; then
+  if ! env "${vars[@]}" "$CONFD_BIN" -onetime "${args[@]}" >>"$log" 2>&1; then
     tb_log "confd -onetime failed; last lines of $log:"
     tail -n 20 "$log" >&2
     return 1
   fi
-  tb_daemon confd env NGINX_ROUTES_LISTEN="$NGINX_LISTEN" "$CONFD_BIN" -watch "${args[@]}"
+  tb_daemon confd env "${vars[@]}" "$CONFD_BIN" -watch "${args[@]}"
   tb_wait confd 10 confd_check
 }
 
 confd_stop() { tb_stop_pid confd; }
+
+# ---------------------------------------------------------------- confd_resync
+
+confd_resync_install() { confd_install; }
+
+confd_resync_check() { nginx_alive confd_resync; }
+
+confd_resync_endpoint() { echo "confd -interval $CONFD_RESYNC_SECONDS (same resource as confd)"; }
+
+confd_resync_start() {
+  nginx_alive confd || { tb_log "confd_resync renders confd's resource: start confd first"; return 1; }
+  tb_stop_pid confd_resync
+  local args=() vars=()
+  mapfile -t args < <(confd_args)
+  mapfile -t vars < <(confd_env_vars)
+  tb_daemon confd_resync env "${vars[@]}" "$CONFD_BIN" -interval "$CONFD_RESYNC_SECONDS" "${args[@]}"
+  tb_wait confd_resync 10 confd_resync_check
+}
+
+confd_resync_stop() { tb_stop_pid confd_resync; }
+
+confd_resync_env() {
+  echo "export TESTBED_CONFD_RESYNC_SECONDS=$CONFD_RESYNC_SECONDS"
+}
 
 confd_env() {
   echo "export TESTBED_CONFD_LOG=$(tb_logfile confd)"

@@ -265,9 +265,10 @@ def test_destroy_leaves_nothing_behind(bed, tmp_path):
     )
     assert left.strip() == ""
     assert bed.kubectl("-n", bed.namespace, "get", "leases", "-o", "name").strip() == ""
-    from pysteps.clients.routes import EtcdRouteRegistry
+    from pysteps.clients.routes import EtcdConfig, EtcdV3RouteRegistry
 
-    assert EtcdRouteRegistry(bed.env["PYSTEPS_ETCD_URL"]).get(bed.namespace, "hello") is None
+    etcd = EtcdConfig((bed.env["PYSTEPS_ETCD_URL"],))
+    assert EtcdV3RouteRegistry(etcd).get(bed.namespace, "hello") is None
 
 
 def test_restricted_kubeconfig_deploys_in_its_namespace_only(testbed, tmp_path):

@@ -1,202 +1,297 @@
-"""A route written to etcd reaches nginx through confd, and a bad route never breaks nginx.
+"""Routes registered by pysteps reach nginx through confd (watch mode), and nothing breaks it.
 
-The chain under test: etcd v3 key /devnginx/<ns>/<name> -> confd (watch) renders
-resources/confd/templates/nginx-routes.conf.tmpl -> nginx -t on the staged file -> reload.
+The chain under test: pysteps' registry (etcd v3) -> /devnginx/<ns>/<name> -> confd -watch
+renders resources/confd/templates/nginx-routes.conf.tmpl -> nginx -t on the staged file ->
+reload -> nginx proxies by Host header to backends on loopback that answer their own identity.
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import os
+import signal
+import subprocess
+import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
+from pysteps.clients.routes import EtcdConfig, EtcdV3RouteRegistry
+from pysteps.errors import InputError
+from pysteps.routes import Canary, Route
+from pysteps.routing import register_route
 from tests.conftest import require
 from tests.integration import etcd_v3
+from tests.integration.edge import (
+    backends,
+    fetch,
+    fetch_tls,
+    unique,
+    wait_until,
+    websocket_echo,
+)
 
 pytestmark = pytest.mark.integration
 
-NAMESPACE = "pysteps-test"
-TIMEOUT = 20.0
-T = TypeVar("T")
-
-
-@dataclass
-class Backend:
-    """An HTTP server on loopback that answers every GET with its own unique body."""
-
-    port: int
-    body: str
-    hosts_seen: list[str] = field(default_factory=list)
-
-    @property
-    def upstream(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-
-def start_backend() -> tuple[Backend, ThreadingHTTPServer]:
-    backend = Backend(port=0, body=f"backend-{uuid.uuid4().hex}")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            backend.hosts_seen.append(self.headers.get("Host", ""))
-            payload = backend.body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    backend.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return backend, server
+NAMESPACE = "rt-nginx"
 
 
 @pytest.fixture
-def backend() -> Iterator[Backend]:
-    backend, server = start_backend()
-    yield backend
-    server.shutdown()
-    server.server_close()
+def registry(testbed) -> Iterator[EtcdV3RouteRegistry]:
+    (etcd,) = require(testbed, "PYSTEPS_ETCD_URL")
+    reg = EtcdV3RouteRegistry(EtcdConfig((etcd,)))
+    yield reg
+    for stored in reg.list(NAMESPACE):  # only this test's namespace
+        reg.delete(NAMESPACE, stored.route.name)
 
 
-@pytest.fixture
-def other_backend() -> Iterator[Backend]:
-    backend, server = start_backend()
-    yield backend
-    server.shutdown()
-    server.server_close()
-
-
-def fetch(nginx_url: str, host: str) -> tuple[int, str]:
-    """GET / from nginx as if for HOST."""
-    resp = etcd_v3.SESSION.get(f"{nginx_url}/", headers={"Host": host}, timeout=5)
-    return resp.status_code, resp.text
-
-
-def wait_until(probe: Callable[[], T], done: Callable[[T], bool], what: str) -> T:
-    """Poll PROBE until DONE(result); fail with the last result after TIMEOUT seconds."""
-    deadline = time.monotonic() + TIMEOUT
-    result = probe()
-    while not done(result):
-        if time.monotonic() > deadline:
-            pytest.fail(f"after {TIMEOUT:.0f}s, {what}: last answer {result!r}", pytrace=False)
-        time.sleep(0.2)
-        result = probe()
-    return result
-
-
-def route_value(domains: list[str], upstreams: list[str]) -> str:
-    return json.dumps({"domains": domains, "upstreams": upstreams})
-
-
-def unique_name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def test_route_in_etcd_is_served_by_nginx_then_removed(testbed, backend):
-    etcd, nginx = require(testbed, "PYSTEPS_ETCD_URL", "PYSTEPS_NGINX_URL")
-    name = unique_name("route")
-    domain = f"{name}.ctest.example.com"
-    key = f"/devnginx/{NAMESPACE}/{name}"
-    assert fetch(nginx, domain)[0] == 404  # unknown host: the default server
-
-    etcd_v3.put(etcd, key, route_value([domain], [backend.upstream]))
-    try:
-        served = wait_until(
-            lambda: fetch(nginx, domain),
-            lambda r: r == (200, backend.body),
-            f"nginx to proxy {domain} to {backend.upstream}",
-        )
-        assert served == (200, backend.body)
-        assert domain in backend.hosts_seen  # nginx passes the Host header on
-    finally:
-        etcd_v3.delete(etcd, key)
-
-    wait_until(
-        lambda: fetch(nginx, domain),
-        lambda r: r[0] == 404,
-        f"nginx to answer 404 for {domain} once its key is gone",
+def pysteps_cli(testbed, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYSTEPS_ETCD_URL": testbed["PYSTEPS_ETCD_URL"], "PYSTEPS_ETCD_API": "v3"}
+    return subprocess.run(
+        [sys.executable, "-m", "pysteps", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
     )
 
 
-def test_invalid_routes_are_skipped_and_later_routes_still_applied(testbed, backend, other_backend):
+def test_registered_route_is_served_within_two_seconds_on_http_and_https(testbed, registry):
+    nginx, tls_url, ca, app_logs = require(
+        testbed,
+        "PYSTEPS_NGINX_URL",
+        "TESTBED_NGINX_TLS_URL",
+        "TESTBED_NGINX_TLS_CERT",
+        "TESTBED_NGINX_APP_LOG_DIR",
+    )
+    name = unique("app")
+    domain = f"{name}.ctest.example.com"
+    with backends("127.0.0.31", "127.0.0.32") as (one, two):
+        assert fetch(nginx, domain)[0] == 404  # unknown host: the default server
+        route = Route(NAMESPACE, name, (domain,), (one.upstream, two.upstream))
+        written = time.monotonic()
+        assert register_route(registry, route)
+        wait_until(lambda: fetch(nginx, domain), lambda r: r[0] == 200, f"nginx to serve {domain}")
+        assert time.monotonic() - written <= 2.0
+        seen = {fetch(nginx, domain) for _ in range(8)}
+        assert seen == {(200, one.identity), (200, two.identity)}  # both upstreams, nothing else
+
+        status, body = fetch_tls(tls_url, domain, ca)
+        assert status == 200 and body in (one.identity, two.identity)
+
+        headers = one.headers_seen[-1]
+        assert headers["host"] == domain
+        assert headers["x-forwarded-host"] == domain
+        assert headers["x-forwarded-for"] == "127.0.0.1"
+        assert {h["x-forwarded-proto"] for h in one.headers_seen + two.headers_seen} == {
+            "http",
+            "https",
+        }
+    log = Path(app_logs) / f"{NAMESPACE}_{name}.access.log"
+    assert log.exists() and log.read_text().count("GET / ") >= 9
+
+
+def test_websockets_pass_through(testbed, registry):
+    (nginx,) = require(testbed, "PYSTEPS_NGINX_URL")
+    name = unique("ws")
+    domain = f"{name}.ctest.example.com"
+    with backends("127.0.0.33") as (backend,):
+        register_route(registry, Route(NAMESPACE, name, (domain,), (backend.upstream,)))
+        wait_until(lambda: fetch(nginx, domain)[0], lambda s: s == 200, f"nginx to serve {domain}")
+        status, echoed = websocket_echo(nginx, domain, b"hello through the edge")
+    assert status.startswith("HTTP/1.1 101")
+    assert echoed == b"hello through the edge"
+
+
+def test_removed_route_answers_404_and_leaves_the_config(testbed, registry):
+    nginx, routes_file = require(testbed, "PYSTEPS_NGINX_URL", "TESTBED_NGINX_ROUTES_FILE")
+    name = unique("gone")
+    domain = f"{name}.ctest.example.com"
+    with backends("127.0.0.34") as (backend,):
+        register_route(registry, Route(NAMESPACE, name, (domain,), (backend.upstream,)))
+        wait_until(lambda: fetch(nginx, domain), lambda r: r == (200, backend.identity), "serve")
+        out = pysteps_cli(testbed, "routes", "remove", name, "-n", NAMESPACE)
+        assert out.returncode == 0, out.stderr
+        wait_until(lambda: fetch(nginx, domain)[0], lambda s: s == 404, f"404 for {domain}")
+    assert name not in Path(routes_file).read_text()  # deleted keys really disappear
+    again = pysteps_cli(testbed, "routes", "remove", name, "-n", NAMESPACE)
+    assert again.returncode == 3 and "no route registered" in again.stderr
+
+
+def test_pysteps_refuses_hostile_routes_and_writes_nothing(registry):
+    name = unique("hostile")
+    for route in (
+        Route(NAMESPACE, name, ("x.example.com; return 200 hijacked",), ("127.0.0.1:80",)),
+        Route(NAMESPACE, name, ("x.example.com",), ("127.0.0.1:80 backup; }",)),
+        Route(NAMESPACE, "Bad;Name", ("x.example.com",), ("127.0.0.1:80",)),
+    ):
+        with pytest.raises(InputError):
+            register_route(registry, route)
+    assert registry.list(NAMESPACE) == []
+
+
+def test_hostile_values_written_past_pysteps_are_skipped_and_later_routes_still_served(
+    testbed, registry
+):
     etcd, nginx, routes_file = require(
         testbed, "PYSTEPS_ETCD_URL", "PYSTEPS_NGINX_URL", "TESTBED_NGINX_ROUTES_FILE"
     )
-    mark = uuid.uuid4().hex[:10]  # in every bad value, to find it in the rendered file
-    good = unique_name("good")
-    good_domain = f"{good}.ctest.example.com"
-    later = unique_name("later")
-    later_domain = f"{later}.ctest.example.com"
-    up = backend.upstream
-    bad_values = {
-        "semicolon": route_value([f"{mark}.example.com; return 200 hijacked"], [up]),
-        "space": route_value([f"{mark} .example.com"], [up]),
-        "newline": f'{{"domains": ["{mark}.example.com\n}}"], "upstreams": ["{up}"]}}',
-        "brace": route_value([f"{mark}.example.com{{"], [up]),
-        "no-upstreams": json.dumps({"domains": [f"{mark}-noups.example.com"]}),
-        "empty-upstreams": route_value([f"{mark}-empty.example.com"], []),
-        "hostname-upstream": route_value([f"{mark}-dns.example.com"], [f"{mark}.invalid:80"]),
-        "port-0": route_value([f"{mark}-port.example.com"], ["127.0.0.1:0"]),
-        "domains-string": json.dumps({"domains": f"{mark}-str.example.com", "upstreams": [up]}),
-        "not-json": f"{{domains: [{mark}.example.com",
-    }
-    keys = {f"/devnginx/{NAMESPACE}/bad-{mark}-{what}": v for what, v in bad_values.items()}
-    # A key whose name is no Kubernetes name: it must not reach the file, not even in a comment.
-    bad_name_key = f"/devnginx/{NAMESPACE}/Bad {mark};"
-    written = [f"/devnginx/{NAMESPACE}/{good}", bad_name_key, *keys]
-    try:
-        etcd_v3.put(etcd, written[0], route_value([good_domain], [backend.upstream]))
-        wait_until(
-            lambda: fetch(nginx, good_domain),
-            lambda r: r == (200, backend.body),
-            f"nginx to serve {good_domain}",
-        )
-        etcd_v3.put(etcd, bad_name_key, route_value([f"{mark}-name.example.com"], [up]))
-        for key, value in keys.items():
-            etcd_v3.put(etcd, key, value)
-        # Written after the bad keys: served only if confd still renders and nginx reloads.
-        written.append(f"/devnginx/{NAMESPACE}/{later}")
-        etcd_v3.put(etcd, written[-1], route_value([later_domain], [other_backend.upstream]))
-        wait_until(
-            lambda: fetch(nginx, later_domain),
-            lambda r: r == (200, other_backend.body),
-            f"nginx to serve {later_domain}, written after the bad keys",
-        )
-        assert fetch(nginx, good_domain) == (200, backend.body)
-        for host in (
-            f"{mark}.example.com",
-            f"{mark}-noups.example.com",
-            f"{mark}-empty.example.com",
-            f"{mark}-dns.example.com",
-            f"{mark}-port.example.com",
-            f"{mark}-str.example.com",
-            f"{mark}-name.example.com",
-        ):
-            assert fetch(nginx, host)[0] == 404, host
+    mark = unique("m")  # in every bad value, to find it in the rendered file
 
-        rendered = Path(routes_file).read_text()
-        assert "hijacked" not in rendered
-        mentions = [line for line in rendered.splitlines() if mark in line]
-        # Every bad key with a valid name is named in a "skipped" comment, and only there.
-        assert sorted(mentions) == sorted(
-            f"# skipped {NAMESPACE}/bad-{mark}-{what}: its value is not "
-            '{"domains": [...], "upstreams": [...]} with valid items'
-            for what in bad_values
+    def value(domains, upstreams):
+        return json.dumps({"domains": domains, "upstreams": upstreams})
+
+    with backends("127.0.0.35", "127.0.0.36") as (backend, later_backend):
+        up = backend.upstream
+        bad_values = {
+            "semicolon": value([f"{mark}.example.com; return 200 hijacked"], [up]),
+            "space": value([f"{mark} .example.com"], [up]),
+            "newline": f'{{"domains": ["{mark}.example.com\n}}"], "upstreams": ["{up}"]}}',
+            "brace": value([f"{mark}.example.com{{"], [up]),
+            "no-upstreams": json.dumps({"domains": [f"{mark}-noups.example.com"]}),
+            "hostname-upstream": value([f"{mark}-dns.example.com"], [f"{mark}.invalid:80"]),
+            "port-0": value([f"{mark}-port.example.com"], ["127.0.0.1:0"]),
+            "domains-string": json.dumps({"domains": f"{mark}-str.example.com", "upstreams": [up]}),
+            "twice": value([f"{mark}-2.example.com"], [up])[:-1] + ', "domains": ["a.b"]}',
+            "not-json": f"{{domains: [{mark}.example.com",
+        }
+        good = unique("good")
+        register_route(registry, Route(NAMESPACE, good, (f"{good}.ctest.example.com",), (up,)))
+        wait_until(
+            lambda: fetch(nginx, f"{good}.ctest.example.com"),
+            lambda r: r == (200, backend.identity),
+            "nginx to serve the good route",
         )
-        assert "# skipped a key under /devnginx whose namespace or name" in rendered
-    finally:
-        for key in written:
-            etcd_v3.delete(etcd, key)
+        for what, raw in bad_values.items():
+            etcd_v3.put(etcd, f"/devnginx/{NAMESPACE}/bad-{what}", raw)
+        # A key whose name is no Kubernetes name: it must not reach the file, not even in a comment.
+        etcd_v3.put(etcd, f"/devnginx/{NAMESPACE}/Bad {mark};", value([f"{mark}.x.com"], [up]))
+        later = unique("later")
+        later_domain = f"{later}.ctest.example.com"
+        try:
+            register_route(
+                registry, Route(NAMESPACE, later, (later_domain,), (later_backend.upstream,))
+            )
+            wait_until(
+                lambda: fetch(nginx, later_domain),
+                lambda r: r == (200, later_backend.identity),
+                f"nginx to serve {later_domain}, written after the bad keys",
+            )
+            assert fetch(nginx, f"{good}.ctest.example.com") == (200, backend.identity)
+            for host in (f"{mark}.example.com", f"{mark}-dns.example.com", f"{mark}-2.example.com"):
+                assert fetch(nginx, host)[0] == 404, host
+            rendered = Path(routes_file).read_text()
+            assert "hijacked" not in rendered
+            assert [line for line in rendered.splitlines() if mark in line] == []
+            for what in bad_values:
+                assert f"# skipped {NAMESPACE}/bad-{what}: its value is not" in rendered, what
+            assert "# skipped a key under /devnginx whose namespace or name" in rendered
+        finally:
+            etcd_v3.delete(etcd, f"/devnginx/{NAMESPACE}/Bad {mark};")
+            for what in bad_values:
+                etcd_v3.delete(etcd, f"/devnginx/{NAMESPACE}/bad-{what}")
+
+
+def test_a_route_without_upstreams_renders_no_upstream_block(testbed, registry):
+    nginx, routes_file = require(testbed, "PYSTEPS_NGINX_URL", "TESTBED_NGINX_ROUTES_FILE")
+    empty, served = unique("empty"), unique("served")
+    register_route(registry, Route(NAMESPACE, empty, (f"{empty}.ctest.example.com",), ()))
+    with backends("127.0.0.37") as (backend,):
+        domain = f"{served}.ctest.example.com"
+        register_route(registry, Route(NAMESPACE, served, (domain,), (backend.upstream,)))
+        wait_until(lambda: fetch(nginx, domain), lambda r: r == (200, backend.identity), "serve")
+    rendered = Path(routes_file).read_text()
+    assert f"# {NAMESPACE}/{empty}: no upstream" in rendered
+    assert f"devnginx_{NAMESPACE}_{empty}" not in rendered
+    assert fetch(nginx, f"{empty}.ctest.example.com")[0] == 404
+
+
+def test_the_periodic_resync_applies_a_change_the_watcher_missed(testbed, registry):
+    nginx, resync = require(testbed, "PYSTEPS_NGINX_URL", "TESTBED_CONFD_RESYNC_SECONDS")
+    watcher = int((Path(testbed["TESTBED_DIR"]) / "run" / "confd.pid").read_text())
+    name = unique("missed")
+    domain = f"{name}.ctest.example.com"
+    with backends("127.0.0.38") as (backend,):
+        register_route(registry, Route(NAMESPACE, name, (domain,), (backend.upstream,)))
+        wait_until(lambda: fetch(nginx, domain), lambda r: r == (200, backend.identity), "serve")
+        os.kill(watcher, signal.SIGSTOP)  # the watcher sees nothing from here on
+        try:
+            registry.delete(NAMESPACE, name)
+            wait_until(
+                lambda: fetch(nginx, domain)[0],
+                lambda s: s == 404,
+                "the resync to remove the deleted route",
+                timeout=int(resync) + 15,
+            )
+        finally:
+            os.kill(watcher, signal.SIGCONT)
+
+
+def test_a_canary_at_weight_10_takes_10_percent_then_all_or_nothing(testbed, registry):
+    (nginx,) = require(testbed, "PYSTEPS_NGINX_URL")
+    name = unique("canary")
+    domain = f"{name}.ctest.example.com"
+    with backends("127.0.0.61", "127.0.0.62", "127.0.0.63") as (old_a, old_b, new):
+        main = Route(NAMESPACE, name, (domain,), (old_a.upstream, old_b.upstream))
+        register_route(registry, main)
+        wait_until(lambda: fetch(nginx, domain)[0], lambda s: s == 200, f"nginx to serve {domain}")
+        canary = Canary(f"{name}-canary", 10, (new.upstream,))
+        register_route(registry, replace(main, canary=canary))
+        wait_until(
+            lambda: fetch(nginx, domain)[1],
+            lambda body: body == new.identity,
+            "the canary to take requests",
+        )
+        bodies = [fetch(nginx, domain)[1] for _ in range(2000)]
+        share = bodies.count(new.identity) / len(bodies)
+        assert 0.07 <= share <= 0.13, f"the canary took {share:.1%} of 2,000 requests"
+        assert set(bodies) == {old_a.identity, old_b.identity, new.identity}
+
+        # promote: the route's upstreams become the new version, no canary left
+        register_route(registry, Route(NAMESPACE, name, (domain,), (new.upstream,)))
+        wait_until(
+            lambda: {fetch(nginx, domain)[1] for _ in range(20)},
+            lambda seen: seen == {new.identity},
+            "100 % new after promote",
+        )
+        # abort (from a fresh canary): the route without it, 100 % old
+        register_route(registry, replace(main, canary=canary))
+        wait_until(lambda: fetch(nginx, domain)[1], lambda b: b == new.identity, "canary again")
+        register_route(registry, main)
+        wait_until(
+            lambda: {fetch(nginx, domain)[1] for _ in range(40)},
+            lambda seen: seen == {old_a.identity, old_b.identity},
+            "100 % old after abort",
+        )
+
+
+def test_a_domain_claimed_by_two_keys_never_breaks_nginx(testbed, registry):
+    etcd, nginx, tls_url, ca = require(
+        testbed,
+        "PYSTEPS_ETCD_URL",
+        "PYSTEPS_NGINX_URL",
+        "TESTBED_NGINX_TLS_URL",
+        "TESTBED_NGINX_TLS_CERT",
+    )
+    shared = f"{unique('shared')}.ctest.example.com"
+    first, second, later = "dup-a", "dup-b", unique("after-dup")
+    with backends("127.0.0.39", "127.0.0.40") as (one, two):
+        # Written past pysteps (which refuses the second): the template must cope.
+        for name, backend in ((first, one), (second, two)):
+            etcd_v3.put(
+                etcd,
+                f"/devnginx/{NAMESPACE}/{name}",
+                json.dumps({"domains": [shared], "upstreams": [backend.upstream]}),
+            )
+        later_domain = f"{later}.ctest.example.com"
+        register_route(registry, Route(NAMESPACE, later, (later_domain,), (two.upstream,)))
+        wait_until(
+            lambda: fetch(nginx, later_domain), lambda r: r == (200, two.identity), "later route"
+        )
+        assert fetch(nginx, shared) == (200, one.identity)  # the first key in key order
+        assert fetch_tls(tls_url, shared, ca) == (200, one.identity)

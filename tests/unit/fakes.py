@@ -21,9 +21,9 @@ from types import TracebackType
 from typing import Any
 
 from pysteps.clients.kube import KINDS, AlreadyExists, Conflict
-from pysteps.clients.routes import Route
 from pysteps.clients.storage import AppDirectory, validate_app_path
 from pysteps.errors import PreconditionError, ServiceError
+from pysteps.routes import Route, RouteConflict, StoredRoute, route_key
 
 _uid = itertools.count(1)
 
@@ -589,18 +589,73 @@ class MemoryStorage:
 
 
 class MemoryRouteRegistry:
-    """In-memory route registry."""
+    """In-memory route registry with the real ones' compare-and-swap on a per-key version."""
 
     observable = True
 
     def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Route] = {}
+        self.values: dict[str, tuple[str, int]] = {}
+        self.version = 0
+        self.writes = 0
 
-    def get(self, namespace: str, name: str) -> Route | None:
-        return self.routes.get((namespace, name))
+    def describe(self) -> str:
+        return "memory"
 
-    def register(self, route: Route) -> None:
-        self.routes[(route.namespace, route.name)] = route
+    def get(self, namespace: str, name: str) -> StoredRoute | None:
+        key = route_key(namespace, name)
+        if key not in self.values:
+            return None
+        raw, version = self.values[key]
+        return StoredRoute(Route.from_json(key, raw), version)
 
-    def unregister(self, namespace: str, name: str) -> bool:
-        return self.routes.pop((namespace, name), None) is not None
+    def list(self, namespace: str | None = None) -> list[StoredRoute]:
+        prefix = route_key(namespace, "") if namespace else "/devnginx/"
+        return [
+            StoredRoute(Route.from_json(k, raw), v)
+            for k, (raw, v) in sorted(self.values.items())
+            if k.startswith(prefix)
+        ]
+
+    def put(self, route: Route, expected: int | None) -> int:
+        route.validate()
+        current = self.values.get(route.key)
+        if (current is None) != (expected is None) or (current and current[1] != expected):
+            raise RouteConflict(f"route {route.key} was changed by another writer")
+        self.version += 1
+        self.writes += 1
+        self.values[route.key] = (route.to_json(), self.version)
+        return self.version
+
+    def delete(self, namespace: str, name: str, expected: int | None = None) -> bool:
+        key = route_key(namespace, name)
+        current = self.values.get(key)
+        if current is None:
+            return False
+        if expected is not None and current[1] != expected:
+            raise RouteConflict(f"route {key} was changed by another writer")
+        del self.values[key]
+        self.writes += 1
+        return True
+
+
+def node(
+    name: str,
+    address: str,
+    ready: bool = True,
+    unschedulable: bool = False,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Node object as the API server returns it (for FakeKube.create)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+        "spec": {"unschedulable": True} if unschedulable else {},
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": address},
+                {"type": "Hostname", "address": name},
+            ],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }

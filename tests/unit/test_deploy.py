@@ -15,7 +15,7 @@ from pysteps.errors import PreconditionError, RolloutFailed
 from pysteps.lock import DeployLock
 from pysteps.manifests import Release
 from pysteps.spec import build_spec
-from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
+from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry, node
 
 C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
 REPO = "127.0.0.1:25000/team/hello"
@@ -24,6 +24,9 @@ REPO = "127.0.0.1:25000/team/hello"
 class World:
     def __init__(self) -> None:
         self.kube = FakeKube()
+        self.kube.create(node("node-1", "127.0.0.11"))
+        self.kube.create(node("node-2", "127.0.0.12"))
+        self.kube.requests.clear()
         self.routes = MemoryRouteRegistry()
         self.mail = MemoryNotifier()
         self.images = FakeImages()
@@ -80,9 +83,12 @@ def test_first_deploy_creates_everything_and_registers_route(world):
     assert dep["metadata"]["annotations"]["kubernetes.io/change-cause"].startswith(
         "pysteps deploy 111111111111"
     )
-    route = world.routes.get("team-a", "hello")
+    route = world.routes.get("team-a", "hello").route
     assert route.domains == ("hello.ctest.example.com",)
-    assert route.upstreams == ("127.0.0.11:30080",)
+    # Every Ready node's InternalIP with the NodePort, not only the nodes that hold pods.
+    assert route.upstreams == ("127.0.0.11:30080", "127.0.0.12:30080")
+    assert route.node_ports == {"http": 30080}
+    assert route.revision == 1
     assert result.urls == ["http://hello.ctest.example.com/"]
     assert [m.subject for m in world.mail.sent] == ["[pysteps] ok: team-a/hello at 111111111111"]
     # the lock is released

@@ -354,8 +354,8 @@ def test_changes_made_by_hand_are_undone():
     ],
 )
 def test_routes_are_validated_before_they_reach_nginx(domains, upstreams, message):
-    from pysteps.clients.routes import Route
     from pysteps.errors import InputError
+    from pysteps.routes import Route
 
     route = Route("team-a", "hello", domains, upstreams)
     if message is None:
