@@ -28,6 +28,7 @@ COMMANDS = {
     "rollback": "put an app's previous (or a given) revision back",
     "destroy": "remove everything an app owns",
     "schema": "print the JSON Schema of deploy.yaml",
+    "history": "list every deploy attempt of an app, failed ones included",
 }
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pysteps.clients.kube import KubeApi
-from pysteps.clients.mail import Mail, Notifier
+from pysteps.clients.mail import Notifier
 from pysteps.clients.routes import Route, RouteRegistry
 from pysteps.console import Console
 from pysteps.errors import PystepsError, RolloutFailed, RolloutTimeout
+from pysteps.history import now_utc
 from pysteps.lock import DeployLock
 from pysteps.manifests import Release, selector_labels
+from pysteps.notify import after_deploy
 from pysteps.plan import (
     Action,
     BuildImage,
@@ -33,7 +35,7 @@ from pysteps.plan import (
     desired_image,
     plan_deploy,
 )
-from pysteps.rollout import FailureReport, RolloutOutcome, pod_ready
+from pysteps.rollout import RolloutOutcome, pod_ready
 from pysteps.spec import AppSpec
 from pysteps.state import Observed, ObservedRoute
 from pysteps.workloads import Workloads
@@ -128,6 +130,7 @@ class DeployOptions:
     rollback: bool = True
     lock_wait: float = 0.0
     poll: float = 1.0
+    command: str | None = None  # the command line that ran, for the mail's rerun hint
 
 
 @dataclass
@@ -153,6 +156,8 @@ class DeployResult:
     timings: dict[str, float] = field(default_factory=dict)
     report: dict[str, Any] | None = None
     mail_error: str | None = None
+    history_error: str | None = None
+    rollback_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,7 +204,10 @@ class DeployEngine:
         self.last_result = result  # what the CLI writes out when deploy raises
         self.workloads.poll = options.poll
         started = time.monotonic()
+        started_at = now_utc()
         lock = None
+        observed: Observed | None = None
+        attempted = False
         try:
             if not options.dry_run:
                 lock = DeployLock(
@@ -209,6 +217,7 @@ class DeployEngine:
                     duration=max(60, spec.rollout.timeout_seconds // 2),
                 )
                 lock.acquire(options.lock_wait, self.say)
+                attempted = True
             self.say.heading(f"Observing {spec.namespace}/{spec.name}")
             observed = self.observe(spec, release)
             self._describe_observed(spec, observed)
@@ -242,9 +251,8 @@ class DeployEngine:
             if lock is not None:
                 lock.release()
             result.timings["total"] = round(time.monotonic() - started, 3)
-            notify = [a for a in result.plan if a.get("type") == "Notify"]
-            if notify and not options.dry_run:
-                self._notify(spec, release, result, notify[0])
+            if attempted:
+                after_deploy(self, spec, release, options, result, observed, started_at)
 
     def _describe_observed(self, spec: AppSpec, observed: Observed) -> None:
         wl = observed.workload
@@ -322,6 +330,7 @@ class DeployEngine:
                     self.say(f"  {route.key} -> {', '.join(route.upstreams) or 'no ready pods'}")
                     result.urls = [f"http://{d}/" for d in route.domains]
             except (PystepsError, KeyboardInterrupt):
+                result.timings[f"{index + 1}.{action.type}"] = round(time.monotonic() - t0, 3)
                 result.failed = action.describe()
                 result.not_reached = [a.describe() for a in pending[index + 1 :]]
                 raise
@@ -369,6 +378,7 @@ class DeployEngine:
             self.say(f"  {outcome.message}")
             if not outcome.ok:
                 self.say.error(f"the rollback did not finish either: {outcome.message}")
+                result.rollback_error = outcome.message
                 return
         else:
             self.say("old ReplicationController scaled back, new one removed")
@@ -388,53 +398,3 @@ class DeployEngine:
         )
         upstreams = tuple(f"{h}:{port}" for h in hosts) if port else ()
         return Route(spec.namespace, spec.name, action.domains, upstreams, node_ports)
-
-    def _notify(
-        self, spec: AppSpec, release: Release, result: DeployResult, notify: dict[str, Any]
-    ) -> None:
-        state = "ok" if result.ok else "FAILED"
-        subject = f"[pysteps] {state}: {spec.namespace}/{spec.name} at {release.short}"
-        body = "\n".join(deploy_summary(result, release))
-        mail = Mail(tuple(notify["to"]), tuple(notify.get("cc") or ()), subject, body)
-        try:
-            self.services.notifier.send(mail)
-            self.say(f"mailed {', '.join(mail.to)}: {subject}")
-        except PystepsError as exc:
-            result.mail_error = str(exc)
-            self.say.warn(f"mail not sent: {exc}")
-
-
-def deploy_summary(result: DeployResult, release: Release) -> list[str]:
-    """The text on-call reads: what happened, what failed and why, where the app is."""
-    lines = [
-        f"app:      {result.namespace}/{result.name} ({result.mode} mode, {result.kind})",
-        f"commit:   {release.commit}",
-        f"result:   {'ok' if result.ok else 'FAILED'}"
-        + (f" (exit {result.exit_code})" if result.exit_code else ""),
-    ]
-    if release.build_url:
-        lines.append(f"build:    {release.build_url}")
-    if result.image:
-        lines.append(f"image:    {result.image}")
-    if result.error:
-        lines.append(f"error:    {result.error}")
-    if result.rolled_back:
-        lines.append("rollback: the previous revision was restored")
-    lines.append("")
-    lines.append("done:")
-    lines.extend(f"  - {d}" for d in result.done or ["nothing"])
-    if result.failed:
-        lines.append(f"failed:\n  - {result.failed}")
-    if result.not_reached:
-        lines.append("not reached:")
-        lines.extend(f"  - {d}" for d in result.not_reached)
-    if result.report:
-        lines.append("why:")
-        lines.extend(f"  {line}" for line in FailureReport.from_dict(result.report).lines())
-    if result.urls:
-        lines.append("urls:")
-        lines.extend(f"  {u}" for u in result.urls)
-    if result.node_ports:
-        ports = ", ".join(f"{k}={v}" for k, v in sorted(result.node_ports.items()))
-        lines.append(f"nodeports: {ports}")
-    return lines

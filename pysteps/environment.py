@@ -44,13 +44,13 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
 def make_services(args: argparse.Namespace, console: Console) -> Services:
     """The real clients; image and code clients are made lazily, on first use."""
     from pysteps.clients.kube import KubeClient
-    from pysteps.clients.mail import LogNotifier, Notifier, SmtpNotifier
+    from pysteps.clients.mail import LogNotifier, Notifier, YagmailNotifier
     from pysteps.clients.routes import EtcdRouteRegistry, LogRouteRegistry, RouteRegistry
     from pysteps.deploy import Services
 
     kube = KubeClient(args.kubeconfig, args.context)
     routes: RouteRegistry = EtcdRouteRegistry.from_env() or LogRouteRegistry(console)
-    notifier: Notifier = SmtpNotifier.from_env() or LogNotifier(console)
+    notifier: Notifier = YagmailNotifier.from_env() or LogNotifier(console)
 
     def images() -> ImageService:
         from pysteps.clients.images import ImageBuilder, RegistryAuth

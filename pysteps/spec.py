@@ -142,17 +142,50 @@ class CodeSpec(_Model):
         return v.rstrip("/") or "/"
 
 
-class Mail(_Model):
-    to: list[str] = Field(default_factory=list)
+# When a recipient list is mailed (pysteps.mail_report.triggers_met decides from the history).
+MailTrigger = Literal["always", "success", "failure", "first-failure", "still-failing", "fixed"]
+
+
+def _always() -> list[MailTrigger]:
+    return ["always"]
+
+
+class MailList(_Model):
+    """One more recipient list with its own triggers."""
+
+    to: list[str]
     cc: list[str] = Field(default_factory=list)
+    on: list[MailTrigger] = Field(default_factory=_always, min_length=1)
 
     @field_validator("to", "cc")
     @classmethod
     def _emails(cls, v: list[str]) -> list[str]:
-        for addr in v:
-            if not _EMAIL_RE.match(addr):
-                raise ValueError(f"{addr!r} is not an e-mail address")
-        return v
+        return _check_emails(v)
+
+
+def _check_emails(v: list[str]) -> list[str]:
+    for addr in v:
+        if not _EMAIL_RE.match(addr):
+            raise ValueError(f"{addr!r} is not an e-mail address")
+    return v
+
+
+class Mail(_Model):
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    on: list[MailTrigger] = Field(default_factory=_always, min_length=1)
+    lists: list[MailList] = Field(default_factory=list)
+    # A mail that cannot be sent fails the deploy (exit 4) instead of a warning.
+    required: bool = False
+
+    @field_validator("to", "cc")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        return _check_emails(v)
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.to or self.cc or self.lists)
 
 
 class Rollout(_Model):
