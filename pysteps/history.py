@@ -94,6 +94,8 @@ def parse_attempts(configmap: dict[str, Any] | None) -> list[DeployAttempt]:
         return []
     out = []
     for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
         try:
             out.append(DeployAttempt.from_dict(item))
         except TypeError:

@@ -17,6 +17,7 @@ is an error before any connection: yagmail's password lookup is never reached.
 
 from __future__ import annotations
 
+import email.policy
 import os
 import ssl
 import threading
@@ -41,7 +42,9 @@ class MailMessage:
 
     def to_email(self, sender: str) -> EmailMessage:
         """A multipart/alternative message: text first, HTML last (the preferred part)."""
-        msg = EmailMessage()
+        # Headers up to 200 characters stay on one line (RFC 5322 allows 998): a subject
+        # folded right after "Subject:" shows with a leading blank in some readers.
+        msg = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=200))
         msg["From"] = sender
         msg["To"] = ", ".join(self.to)
         if self.cc:
