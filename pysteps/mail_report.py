@@ -182,6 +182,8 @@ def headline(report: DeployReport) -> str:
 def _seconds(value: float) -> str:
     if value >= 60:
         return f"{int(value // 60)}m {value % 60:04.1f}s"
+    if value < 1:
+        return f"{round(value * 1000)}ms"
     return f"{value:.1f}s"
 
 

@@ -6,6 +6,7 @@ file (``history_error``, ``mail_error``), unless the spec says ``mail.required: 
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 from typing import TYPE_CHECKING
@@ -54,7 +55,12 @@ def started_by(environ: dict[str, str] | None = None) -> str | None:
     if user:
         return user
     local = env.get("USER") or env.get("LOGNAME")
-    return f"{local} (local run)" if local else None
+    if not local:
+        try:
+            local = getpass.getuser()
+        except (KeyError, OSError):
+            return None
+    return f"{local} (local run)"
 
 
 def _failed_action_type(result: DeployResult) -> str | None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,7 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
             dry_run=args.dry_run,
             rollback=not args.no_rollback,
             lock_wait=args.lock_wait,
+            command=shlex.join(["pysteps", "create" if must_be_new else "deploy", *argv]),
         )
         try:
             result = engine.deploy(spec, release, options)
