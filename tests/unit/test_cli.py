@@ -104,3 +104,12 @@ def test_sigterm_releases_the_lock_and_writes_the_result(tmp_path, monkeypatch):
     assert data["exit_code"] == 130 and "interrupted" in data["error"]
     assert kube.get("Lease", "team-a", "pysteps-deploy-hello") is None
     assert data["failed"] == "build r/t/hello:" + "a" * 40 + " from ./Dockerfile and push it"
+
+
+def test_history_is_a_command_and_checks_its_name(capsys):
+    from pysteps.cli import COMMANDS
+
+    assert "history" in COMMANDS
+    with pytest.raises(SystemExit) as exit_:
+        main(["history", "Bad_Name"])
+    assert exit_.value.code == 2
