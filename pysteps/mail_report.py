@@ -8,7 +8,7 @@ things. Everything passes the project's one secret masker before it is rendered.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -401,9 +401,9 @@ def _html_block(block: Block, color: str) -> str:
 # The message ---------------------------------------------------------------------------
 
 
-def mail_masker(extra_secrets: Iterable[str] = ()) -> Masker:
-    """The project's one masker, fed by the environment and the spec's secret values."""
-    return Masker([*secrets_from_env(), *extra_secrets])
+def mail_masker(spec_env: Mapping[str, str] | None = None) -> Masker:
+    """The project's one masker, fed by the environment and the spec's secret env values."""
+    return Masker([*secrets_from_env(), *secrets_from_env(dict(spec_env or {}))])
 
 
 def compose(

@@ -162,18 +162,18 @@ def after_deploy(
         rollback_error=getattr(result, "rollback_error", None),
         error=result.error,
     )
-    masker = mail_masker(_spec_secrets(spec))
+    masker = mail_masker(spec.env)
     attempt = DeployAttempt.from_dict(masker.deep(attempt.to_dict()))
     history = DeployHistory(engine.services.kube, spec.namespace, spec.name)
     previous: list[DeployAttempt] = []
     try:
         previous = history.record(attempt)[:-1]
-    except PystepsError as exc:
-        result.history_error = str(exc)
-        say.warn(f"deploy history not recorded: {exc}")
+    except Exception as exc:  # the deploy's outcome stands whatever the history does
+        result.history_error = _describe(exc)
+        say.warn(f"deploy history not recorded: {result.history_error}")
         try:
             previous = history.read()
-        except PystepsError:
+        except Exception:
             previous = []
     if not any(a.get("type") == "Notify" for a in result.plan):
         return
@@ -182,26 +182,27 @@ def after_deploy(
     if not to and not cc:
         say(f"no mail: mail.on names none of {', '.join(sorted(met))}")
         return
-    report = build_report(engine, spec, release, options, result, observed, previous, met)
-    mail = compose(report, to, cc, masker)
     try:
+        report = build_report(engine, spec, release, options, result, observed, previous, met)
+        mail = compose(report, to, cc, masker)
         engine.services.notifier.send(mail)
         say(f"mailed {', '.join([*to, *cc])}: {mail.subject}")
-    except PystepsError as exc:
-        result.mail_error = str(exc)
-        say.warn(f"mail not sent: {exc}")
+    except Exception as exc:  # a mail problem never fails a good deploy (unless required)
+        result.mail_error = masker(_describe(exc))
+        say.warn(f"mail not sent: {result.mail_error}")
         if spec.mail.required and result.ok:
             result.ok = False
             result.exit_code = ServiceError.exit_code
-            result.error = f"mail.required: {exc}"
-            raise ServiceError(f"the deploy succeeded but its mail was not sent: {exc}") from None
+            result.error = f"mail.required: {result.mail_error}"
+            raise ServiceError(
+                f"the deploy succeeded but its mail was not sent: {result.mail_error}"
+            ) from None
 
 
-def _spec_secrets(spec: AppSpec) -> list[str]:
-    """Spec env values the masker must know: those whose names say they are secret."""
-    from pysteps.console import secrets_from_env
-
-    return secrets_from_env(dict(spec.env))
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, PystepsError):
+        return str(exc)
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc) else ''}"
 
 
 def build_report(
