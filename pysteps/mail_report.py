@@ -401,9 +401,10 @@ def _html_block(block: Block, color: str) -> str:
 # The message ---------------------------------------------------------------------------
 
 
-def mail_masker(spec_env: Mapping[str, str] | None = None) -> Masker:
-    """The project's one masker, fed by the environment and the spec's secret env values."""
-    return Masker([*secrets_from_env(), *secrets_from_env(dict(spec_env or {}))])
+def mail_masker(base: Masker, spec_env: Mapping[str, object] | None = None) -> Masker:
+    """The project's one masker (BASE: the console's), plus the spec's secret env values."""
+    plain = {k: v for k, v in (spec_env or {}).items() if isinstance(v, str)}
+    return Masker([*base.secrets, *secrets_from_env(plain)])
 
 
 def compose(

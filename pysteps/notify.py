@@ -162,7 +162,7 @@ def after_deploy(
         rollback_error=getattr(result, "rollback_error", None),
         error=result.error,
     )
-    masker = mail_masker(spec.env)
+    masker = mail_masker(engine.say.mask, spec.env)
     attempt = DeployAttempt.from_dict(masker.deep(attempt.to_dict()))
     history = DeployHistory(engine.services.kube, spec.namespace, spec.name)
     previous: list[DeployAttempt] = []

@@ -170,7 +170,7 @@ def _check_emails(v: list[str]) -> list[str]:
     return v
 
 
-class Mail(_Model):
+class MailSpec(_Model):
     to: list[str] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
     on: list[MailTrigger] = Field(default_factory=_always, min_length=1)
@@ -220,7 +220,7 @@ class AppSpec(_Model):
     readiness: Readiness | None = Readiness()
     code: CodeSpec = CodeSpec()
     domains: list[str] = Field(default_factory=lambda: ["{name}.ctest.example.com"])
-    mail: Mail = Mail()
+    mail: MailSpec = MailSpec()
     rollout: Rollout = Rollout()
 
     @field_validator("name", "namespace")

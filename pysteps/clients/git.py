@@ -1,10 +1,13 @@
-"""Reading an app's git checkout: what changed between two commits (gitpython)."""
+"""Reading an app's git checkout through the `git` program: what changed between two commits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+_FIELD, _RECORD = "\x1f", "\x1e"  # unit and record separators: never in a name or subject
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,28 @@ class Changes:
     more_added: int = 0  # left out beyond the limit
     more_removed: int = 0
     note: str | None = None  # why the list is incomplete or empty
-    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+class _GitFailed(Exception):
+    pass
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            check=False,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise _GitFailed(type(exc).__name__) from None
+    if out.returncode != 0:
+        raise _GitFailed(out.stderr.decode(errors="replace").strip()[:200])
+    return out.stdout.decode("utf-8", errors="replace")
 
 
 def changes_between(repo: Path, since: str | None, until: str, limit: int = 30) -> Changes:
@@ -39,63 +63,42 @@ def changes_between(repo: Path, since: str | None, until: str, limit: int = 30) 
     Never raises: a missing checkout or commit is a note, since the mail must go out anyway.
     """
     try:
-        import git  # gitpython; lazy so `pysteps --help` stays fast
-    except ImportError:  # pragma: no cover - a dependency of the package
-        return Changes(since, note="gitpython is not installed")
+        for rev in (until, since):
+            if rev is not None and not _exists(repo, rev):
+                return Changes(
+                    since, note=f"commit {rev[:12]} is not in this checkout (a shallow clone?)"
+                )
+        if since is None:
+            return Changes(None, _log(repo, until, 1), note="first deploy of this app")
+        if since == until:
+            return Changes(since, note="same commit as the live one")
+        added = _log(repo, f"{since}..{until}", limit)
+        removed = _log(repo, f"{until}..{since}", limit)
+        more_added = _count(repo, f"{since}..{until}") - limit if len(added) == limit else 0
+        more_removed = _count(repo, f"{until}..{since}") - limit if len(removed) == limit else 0
+        return Changes(since, added, removed, more_added, more_removed)
+    except _GitFailed as exc:
+        return Changes(since, note=f"git could not list the changes of {repo}: {exc}")
+
+
+def _exists(repo: Path, rev: str) -> bool:
     try:
-        handle = git.Repo(str(repo))
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return Changes(since, note=f"{repo} is not a git checkout; the change list is unknown")
-    try:
-        return _changes(handle, since, until, limit)
-    except (git.GitCommandError, ValueError) as exc:
-        return Changes(since, note=f"git could not list the changes: {type(exc).__name__}")
-    finally:
-        handle.close()
-
-
-def _changes(handle: Any, since: str | None, until: str, limit: int) -> Changes:
-    for rev in (until, since):
-        if rev is not None and not _exists(handle, rev):
-            return Changes(
-                since, note=f"commit {rev[:12]} is not in this checkout (a shallow clone?)"
-            )
-    if since is None:
-        return Changes(None, _commits(handle, until, None, 1), note="first deploy of this app")
-    if since == until:
-        return Changes(since, note="same commit as the live one")
-    added = _commits(handle, until, since, limit + 1)
-    removed = _commits(handle, since, until, limit + 1)
-    more_added = _count(handle, until, since) - limit if len(added) > limit else 0
-    more_removed = _count(handle, since, until) - limit if len(removed) > limit else 0
-    return Changes(since, added[:limit], removed[:limit], more_added, more_removed)
-
-
-def _exists(handle: Any, rev: str) -> bool:
-    import git
-
-    try:
-        handle.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
-    except git.GitCommandError:
+        _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except _GitFailed:
         return False
     return True
 
 
-def _commits(handle: Any, until: str, since: str | None, limit: int) -> tuple[CommitInfo, ...]:
-    rev = f"{since}..{until}" if since else until
+def _log(repo: Path, revs: str, limit: int) -> tuple[CommitInfo, ...]:
+    fmt = _FIELD.join(("%H", "%an", "%ae", "%aI", "%s")) + _RECORD
+    raw = _git(repo, "log", f"--max-count={limit}", f"--format={fmt}", revs, "--")
     out = []
-    for c in handle.iter_commits(rev, max_count=limit):
-        out.append(
-            CommitInfo(
-                sha=c.hexsha,
-                author=str(c.author.name),
-                email=str(c.author.email),
-                date=c.authored_datetime.isoformat(),
-                subject=str(c.summary),
-            )
-        )
+    for record in raw.split(_RECORD):
+        fields = record.strip("\n").split(_FIELD)
+        if len(fields) == 5:
+            out.append(CommitInfo(*fields))
     return tuple(out)
 
 
-def _count(handle: Any, until: str, since: str) -> int:
-    return int(handle.git.rev_list("--count", f"{since}..{until}"))
+def _count(repo: Path, revs: str) -> int:
+    return int(_git(repo, "rev-list", "--count", revs, "--").strip() or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pysteps.console import Console, Masker, secrets_from_env
+from pysteps.console import Console
 from pysteps.environment import CommandParser, add_app_arguments, add_cluster_flags
 from pysteps.errors import PreconditionError
 
@@ -32,7 +32,7 @@ def run(argv: list[str], verbose: bool = False) -> int:
             f"{args.namespace}/{args.name}: no deploy recorded (no ConfigMap "
             f"pysteps-history-{args.name}); check the name and -n NAMESPACE"
         )
-    mask = Masker(secrets_from_env())
+    mask = console.mask
     if args.json:
         print(json.dumps(mask.deep([a.to_dict() for a in reversed(attempts)]), indent=2))
     else:
