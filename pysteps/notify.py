@@ -175,7 +175,9 @@ def after_deploy(
             previous = history.read()
         except Exception:
             previous = []
-    if not any(a.get("type") == "Notify" for a in result.plan):
+    planned = any(a.get("type") == "Notify" for a in result.plan)
+    # A deploy that failed before it could plan (cluster unreachable, ...) is mailed too.
+    if not planned and (result.ok or not spec.mail.wanted):
         return
     met = triggers_met(previous, attempt)
     to, cc = recipients(recipient_lists(spec), met)

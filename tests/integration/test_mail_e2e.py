@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import require
 from tests.integration.mailstore import messages_to, parts, wait_for
 from tests.integration.test_deploy_e2e import Bed, change_page, make_app
+from tests.integration.test_mail import closed_port
+from tests.integration.test_mail_render import artifacts_dir, render
 
 pytestmark = pytest.mark.integration
 
@@ -125,6 +127,29 @@ def test_a_sequence_ok_fail_fail_ok_mails_by_trigger_and_is_in_the_history(testb
         assert cm["metadata"]["labels"]["app.kubernetes.io/name"] == name
         missing = bed.cli("history", f"{name}-none", "-n", namespace, kubeconfig=restricted)
         assert missing.returncode == 3 and "no deploy recorded" in missing.stderr
+
+        # The real failure mail, for a person to look at (text and PNG of the HTML).
+        out_dir = artifacts_dir(testbed)
+        (out_dir / "deploy-mail-e2e-failure.txt").write_text(
+            f"Subject: {mails[2]['Subject']}\n\n{still}"
+        )
+        html = out_dir / "deploy-mail-e2e-failure.html"
+        html.write_text(parts(mails[2])["text/html"])
+        if testbed.get("TESTBED_CHROMIUM"):
+            render(testbed["TESTBED_CHROMIUM"], html, html.with_suffix(".png"), tmp_path, 1600)
+
+        # The mail server down: a warning in the output and the result, the deploy succeeds.
+        down = Bed({**env, "PYSTEPS_SMTP_PORT": str(closed_port())}, namespace, tmp_path)
+        change_page(app, "five")
+        result_file = tmp_path / "result-down.json"
+        out = down.cli(
+            "deploy", "--repo", str(app), "--overrides", str(overrides), "--result",
+            str(result_file), kubeconfig=restricted,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "warning: mail not sent: cannot send mail through 127.0.0.1" in out.stderr
+        down_result = json.loads(result_file.read_text())
+        assert down_result["ok"] and "cannot send mail" in down_result["mail_error"]
     finally:
         bed.cli("destroy", name, "-n", namespace, "--yes", kubeconfig=restricted)
         bed.kubectl(

@@ -82,3 +82,18 @@ def test_a_history_that_cannot_be_written_is_a_warning(world, monkeypatch):
     assert result.ok
     assert result.history_error == "RuntimeError: configmaps are forbidden here"
     assert len(world.mail.sent) == 1  # the mail still goes out
+
+
+def test_a_deploy_that_fails_before_planning_is_mailed(world, monkeypatch):
+    from pysteps.errors import ServiceError
+
+    def unreachable(*args, **kwargs):
+        raise ServiceError("cannot reach the registry")
+
+    monkeypatch.setattr(world.images, "remote_digest", unreachable)
+    with pytest.raises(ServiceError):
+        world.deploy(C1)
+    (mail,) = world.mail.sent
+    assert mail.subject.startswith("[pysteps] FAILED: team-a/hello")
+    assert "cannot reach the registry" in mail.body
+    assert history(world)[-1].result == "failed"
