@@ -118,6 +118,7 @@ class Fact:
     label: str
     value: str
     href: str | None = None
+    mono: bool = False  # a command or an id: shown in a fixed-width font
 
 
 @dataclass(frozen=True)
@@ -196,12 +197,12 @@ def sections(report: DeployReport) -> list[Section]:
         ),
         Fact("App", f"{report.name} ({report.mode} mode, {report.kind})"),
         Fact("Environment", report.namespace),
-        Fact("Version", report.commit),
+        Fact("Version", report.commit, mono=True),
     ]
     if report.image:
-        summary.append(Fact("Image", report.image))
+        summary.append(Fact("Image", report.image, mono=True))
     if report.code_release:
-        summary.append(Fact("Code release", f"releases/{report.code_release}"))
+        summary.append(Fact("Code release", f"releases/{report.code_release}", mono=True))
     if report.replicas_desired is not None:
         summary.append(
             Fact("Replicas ready", f"{report.replicas_ready or 0}/{report.replicas_desired}")
@@ -224,7 +225,7 @@ def sections(report: DeployReport) -> list[Section]:
         if report.rerun_url:
             what.append(Fact("Rerun in Jenkins", report.rerun_url, report.rerun_url))
         if report.rerun_command:
-            what.append(Fact("Rerun command", report.rerun_command))
+            what.append(Fact("Rerun command", report.rerun_command, mono=True))
         blocks: list[Block] = [Facts(tuple(what))]
         if report.not_reached:
             blocks.append(Code("Not reached", report.not_reached))
@@ -253,7 +254,7 @@ def _change_blocks(changes: Changes | None) -> tuple[Block, ...]:
         return (Bullets(("unknown: no git checkout was given",)),)
     blocks: list[Block] = []
     if changes.since:
-        blocks.append(Facts((Fact("Since", changes.since),)))
+        blocks.append(Facts((Fact("Since", changes.since, mono=True),)))
     if changes.note:
         blocks.append(Bullets((changes.note,)))
 
@@ -359,10 +360,12 @@ def _html_block(block: Block, color: str) -> str:
             value = e(f.value)
             if f.href and f.href.startswith(("http://", "https://")):
                 value = f'<a href="{e(f.href, quote=True)}" style="color:#0969da">{value}</a>'
+            if f.mono:
+                value = f'<code style="{_MONO}">{value}</code>'
             rows.append(
                 '<tr><th style="text-align:left;vertical-align:top;padding:3px 12px 3px 0;'
                 f'white-space:nowrap;color:#656d76;font-weight:500">{e(f.label)}:</th>'
-                f'<td style="padding:3px 0;word-break:break-all">{value}</td></tr>'
+                f'<td style="padding:3px 0;overflow-wrap:anywhere">{value}</td></tr>'
             )
         return '<table style="border-collapse:collapse;width:100%">' + "".join(rows) + "</table>"
     if isinstance(block, Bullets):
