@@ -31,6 +31,7 @@ from tests.conftest import REPO, require
 from tests.gitrepo import GitRepo
 from tests.integration.mailstore import everything, messages_to, parts, wait_for
 from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+from tests.unit.test_mail_report import visible_text, words
 
 pytestmark = pytest.mark.integration
 
@@ -283,6 +284,10 @@ def test_each_trigger_over_ok_fail_fail_ok(smtp, tmp_path):
         "still-failing": 1,
         "fixed": 1,
     }
+    for msg in messages_to(smtp.store, f"{tok}-always@"):
+        # what arrived: the text and HTML parts say the same things
+        text, html = parts(msg)["text/plain"], parts(msg)["text/html"]
+        assert words(text) == words(visible_text(html)), words(text) ^ words(visible_text(html))
     subjects = [m["Subject"] for m in messages_to(smtp.store, f"{tok}-always@")]
     assert subjects[0].startswith("[pysteps] ok: team-a/shop at ")
     assert subjects[1].startswith("[pysteps] FAILED: team-a/shop at ")
