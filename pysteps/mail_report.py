@@ -193,7 +193,7 @@ def sections(report: DeployReport) -> list[Section]:
     out: list[Section] = []
     summary = [
         Fact(
-            "Result", result_word(report) + (f" (exit {report.exit_code})" if report.failed else "")
+            "Result", result_word(report) + (f", exit {report.exit_code}" if report.failed else "")
         ),
         Fact("App", f"{report.name} ({report.mode} mode, {report.kind})"),
         Fact("Environment", report.namespace),
