@@ -97,3 +97,13 @@ def test_a_deploy_that_fails_before_planning_is_mailed(world, monkeypatch):
     assert mail.subject.startswith("[pysteps] FAILED: team-a/hello")
     assert "cannot reach the registry" in mail.body
     assert history(world)[-1].result == "failed"
+
+
+def test_code_mode_mail_and_history_name_the_release(world):
+    code = {"mode": "code", "runtime_image": "127.0.0.1:25000/runtime/busybox:1"}
+    world.deploy(C1, **code)
+    mail = world.mail.sent[-1]
+    assert f"Code release:   releases/{C1}" in mail.body
+    assert "Image:" not in mail.body
+    (attempt,) = history(world)
+    assert attempt.code_release == C1 and attempt.image is None
