@@ -13,6 +13,8 @@ two concurrent deploys never drop each other's record.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
@@ -121,9 +123,12 @@ class DeployHistory:
         """Every kept attempt, oldest first ([] before the first deploy)."""
         return parse_attempts(self.kube.get("ConfigMap", self.namespace, self.name))
 
-    def record(self, attempt: DeployAttempt, retries: int = 8) -> list[DeployAttempt]:
+    def record(self, attempt: DeployAttempt, retries: int = 20) -> list[DeployAttempt]:
         """Append ATTEMPT; returns the history as written. Retries on a concurrent write."""
-        for _ in range(retries):
+        for n in range(retries):
+            if n:
+                # Writers that collided back off by different amounts, so one of them wins.
+                time.sleep(random.uniform(0, min(1.0, 0.05 * 2**n)))
             live = self.kube.get("ConfigMap", self.namespace, self.name)
             attempts = appended(parse_attempts(live), attempt)
             body = self._body(attempts, live)
