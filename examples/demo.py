@@ -5,18 +5,21 @@
 3. deploys the same commit again: an empty plan;
 4. code mode: copies the code to the GlusterFS volume and deploys the runtime image;
 5. changes one file and deploys again: an incremental sync and a rolling restart;
-6. lists the apps, shows one, and the mail on-call received.
+6. lists the apps, shows one and its deploy history, where the mails are stored, and one
+   mail's subject and text part.
 """
 
 from __future__ import annotations
 
 import email
+import email.policy
 import os
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,6 +101,9 @@ def main() -> None:
     sh(*pysteps, "list", "-n", NAMESPACE, env=env)
     sh(*pysteps, "status", "hello-code", "-n", NAMESPACE, env=env)
 
+    step("Every deploy attempt of hello-code, failed ones included (pysteps history)")
+    sh(*pysteps, "history", "hello-code", "-n", NAMESPACE, env=env)
+
     step("The route in etcd, kept on the nodes by routes sync, and nginx serving it by Host")
     sh(*pysteps, "routes", "show", "hello", "-n", NAMESPACE, env=env)
     sh(*pysteps, "routes", "sync", "-n", NAMESPACE, env=env)
@@ -110,9 +116,17 @@ def main() -> None:
     sh(*curl, "-w", answered, "-H", host, nginx, check=False)
 
     step("Mail on-call received")
-    for path in sorted(set(Path(env["TESTBED_SMTP_STORE"]).glob("*.eml")) - mails_before):
-        msg = email.message_from_bytes(path.read_bytes())
-        print(f"  {msg['To']}: {msg['Subject']}")
+    store = Path(env["TESTBED_SMTP_STORE"])
+    print(f"  the demo's mails are stored as .eml files in {store}")
+    mails = sorted(set(store.glob("*.eml")) - mails_before)
+    for path in mails:
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        print(f"  {path.name}  {msg['To']}: {msg['Subject']}")
+    if mails:
+        last = email.message_from_bytes(mails[-1].read_bytes(), policy=email.policy.default)
+        text = last.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+        print(f"\n  Subject: {last['Subject']}\n")
+        print(textwrap.indent(text.get_content() if text else "(no text part)", "  | "))
     shutil.rmtree(work, ignore_errors=True)
     print("\ndemo done: both apps run in namespace 'demo' (pysteps destroy NAME -n demo --yes)")
 

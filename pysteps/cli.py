@@ -32,6 +32,7 @@ COMMANDS = {
     "schema": "print the JSON Schema of deploy.yaml",
     "routes": "the apps' routes in etcd: list, show, remove, sync with the cluster",
     "canary": "an app's canary (deploy --canary WEIGHT): status, weight, promote, abort",
+    "history": "list every deploy attempt of an app, failed ones included",
 }
 
 

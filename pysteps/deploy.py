@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pysteps.clients.kube import KubeApi
-from pysteps.clients.mail import Mail, Notifier
+from pysteps.clients.mail import Notifier
 from pysteps.clients.routes import RouteRegistry
 from pysteps.console import Console
 from pysteps.errors import PreconditionError, PystepsError, RolloutFailed, RolloutTimeout
+from pysteps.history import now_utc
 from pysteps.lock import DeployLock, LockedKube
 from pysteps.manifests import ANN_DOMAINS, Release, env_secret
-from pysteps.masking import public_url
+from pysteps.notify import after_deploy
 from pysteps.ownership import check_code_path_free
 from pysteps.plan import (
     Action,
@@ -38,7 +39,7 @@ from pysteps.plan import (
     desired_image,
     plan_deploy,
 )
-from pysteps.rollout import FailureReport, RolloutOutcome
+from pysteps.rollout import RolloutOutcome
 from pysteps.routes import Route
 from pysteps.routing import (
     app_alive_on,
@@ -94,6 +95,7 @@ class DeployOptions:
     poll: float = 1.0
     # Move domains that another app's route claims to this app (else exit 3).
     take_domains: bool = False
+    command: str | None = None  # the command line that ran, for the mail's rerun hint
 
 
 @dataclass
@@ -119,6 +121,8 @@ class DeployResult:
     timings: dict[str, float] = field(default_factory=dict)
     report: dict[str, Any] | None = None
     mail_error: str | None = None
+    history_error: str | None = None
+    rollback_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,7 +182,10 @@ class DeployEngine:
         self.last_result = result  # what the CLI writes out when deploy raises
         self.workloads.poll = options.poll
         started = time.monotonic()
+        started_at = now_utc()
         lock = None
+        observed: Observed | None = None
+        attempted = False
         try:
             if spec.mode == "code":
                 check_code_path_free(self.services.kube, spec.namespace, spec.name, spec.code_path)
@@ -191,6 +198,7 @@ class DeployEngine:
                 )
                 lock.acquire(options.lock_wait, self.say)
                 self._hold(lock)
+                attempted = True
             self.say.heading(f"Observing {spec.namespace}/{spec.name}")
             observed = self.observe(spec, release)
             self._describe_observed(spec, observed)
@@ -234,9 +242,8 @@ class DeployEngine:
                 self._hold(None)
                 lock.release()
             result.timings["total"] = round(time.monotonic() - started, 3)
-            notify = [a for a in result.plan if a.get("type") == "Notify"]
-            if notify and not options.dry_run:
-                self._notify(spec, release, result, notify[0])
+            if attempted:
+                after_deploy(self, spec, release, options, result, observed, started_at)
 
     def _hold(self, lock: DeployLock | None) -> None:
         """While LOCK is held every cluster write first checks it (stops if it was lost)."""
@@ -355,6 +362,7 @@ class DeployEngine:
                     self.say(f"  {route.key} -> {upstreams}")
                     result.urls = [f"http://{d}/" for d in route.domains]
             except (PystepsError, KeyboardInterrupt):
+                result.timings[f"{index + 1}.{action.type}"] = round(time.monotonic() - t0, 3)
                 result.failed = action.describe()
                 result.not_reached = [a.describe() for a in pending[index + 1 :]]
                 raise
@@ -418,10 +426,12 @@ class DeployEngine:
                 target = self.workloads.rollback_target(spec.namespace, spec.name, None)
             except PreconditionError as exc:  # e.g. the only revision never became available
                 self.say.error(f"not rolled back: {exc}")
+                result.rollback_error = str(exc)
                 return
             missing = self._missing_release(spec, target.code_commit)
             if missing:
                 self.say.error(f"not rolled back: {missing}")
+                result.rollback_error = missing
                 return
             back = self.workloads.rollback(
                 spec.namespace, spec.name, spec.rollout.timeout_seconds, target=target
@@ -429,11 +439,13 @@ class DeployEngine:
             self.say(f"  {back.message}")
             if not back.ok:
                 self.say.error(f"the rollback did not finish either: {back.message}")
+                result.rollback_error = back.message
                 return
         elif outcome.rolled_back:
             self.say("the last revision that rolled out was scaled back, the failed one removed")
         else:
             self.say.error("the earlier revision was not restored (see above)")
+            result.rollback_error = "the earlier revision was not restored"
             return
         result.rolled_back = True
         self._align_current(spec)
@@ -518,53 +530,3 @@ class DeployEngine:
         if live and (live["metadata"].get("annotations") or {}).get(ANN_DOMAINS) != domains:
             patch = {"metadata": {"annotations": {ANN_DOMAINS: domains}}}
             self.services.kube.patch(kind, spec.namespace, name, patch)
-
-    def _notify(
-        self, spec: AppSpec, release: Release, result: DeployResult, notify: dict[str, Any]
-    ) -> None:
-        state = "ok" if result.ok else "FAILED"
-        subject = f"[pysteps] {state}: {spec.namespace}/{spec.name} at {release.short}"
-        body = "\n".join(deploy_summary(result, release))
-        mail = Mail(tuple(notify["to"]), tuple(notify.get("cc") or ()), subject, body)
-        try:
-            self.services.notifier.send(mail)
-            self.say(f"mailed {', '.join(mail.to)}: {subject}")
-        except PystepsError as exc:
-            result.mail_error = str(exc)
-            self.say.warn(f"mail not sent: {exc}")
-
-
-def deploy_summary(result: DeployResult, release: Release) -> list[str]:
-    """The text on-call reads: what happened, what failed and why, where the app is."""
-    lines = [
-        f"app:      {result.namespace}/{result.name} ({result.mode} mode, {result.kind})",
-        f"commit:   {release.commit}",
-        f"result:   {'ok' if result.ok else 'FAILED'}"
-        + (f" (exit {result.exit_code})" if result.exit_code else ""),
-    ]
-    if release.build_url:
-        lines.append(f"build:    {public_url(release.build_url)}")
-    if result.image:
-        lines.append(f"image:    {result.image}")
-    if result.error:
-        lines.append(f"error:    {result.error}")
-    if result.rolled_back:
-        lines.append("rollback: the previous revision was restored")
-    lines.append("")
-    lines.append("done:")
-    lines.extend(f"  - {d}" for d in result.done or ["nothing"])
-    if result.failed:
-        lines.append(f"failed:\n  - {result.failed}")
-    if result.not_reached:
-        lines.append("not reached:")
-        lines.extend(f"  - {d}" for d in result.not_reached)
-    if result.report:
-        lines.append("why:")
-        lines.extend(f"  {line}" for line in FailureReport.from_dict(result.report).lines())
-    if result.urls:
-        lines.append("urls:")
-        lines.extend(f"  {u}" for u in result.urls)
-    if result.node_ports:
-        ports = ", ".join(f"{k}={v}" for k, v in sorted(result.node_ports.items()))
-        lines.append(f"nodeports: {ports}")
-    return lines

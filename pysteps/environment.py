@@ -59,13 +59,13 @@ def add_lock_wait(parser: argparse.ArgumentParser) -> None:
 def make_services(args: argparse.Namespace, console: Console) -> Services:
     """The real clients; image and code clients are made lazily, on first use."""
     from pysteps.clients.kube import KubeClient
-    from pysteps.clients.mail import LogNotifier, Notifier, SmtpNotifier
+    from pysteps.clients.mail import LogNotifier, Notifier, YagmailNotifier
     from pysteps.clients.routes import route_registry_from_env
     from pysteps.deploy import Services
 
     kube = KubeClient(args.kubeconfig, args.context)
     routes = route_registry_from_env(console)
-    notifier: Notifier = SmtpNotifier.from_env() or LogNotifier(console)
+    notifier: Notifier = YagmailNotifier.from_env() or LogNotifier(console)
 
     def images() -> ImageService:
         from pysteps.clients.images import ImageBuilder, RegistryAuth

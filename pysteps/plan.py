@@ -281,8 +281,9 @@ def plan_deploy(
     if domains and (actions or route_stale):
         actions.append(RegisterRoute(spec.namespace, spec.name, domains))
 
-    if actions and spec.mail.to:
-        actions.append(Notify(tuple(spec.mail.to), tuple(spec.mail.cc)))
+    if actions and spec.mail.wanted:
+        everyone = [*spec.mail.to, *(a for lst in spec.mail.lists for a in lst.to)]
+        actions.append(Notify(tuple(dict.fromkeys(everyone)), tuple(spec.mail.cc)))
 
     return Plan(spec.name, spec.namespace, spec.mode, spec.kind, release.commit, tuple(actions))
 

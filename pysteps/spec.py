@@ -244,9 +244,33 @@ class CodeSpec(_Model):
     claim_name: DnsSubdomain | None = None
 
 
+# When a recipient list is mailed (pysteps.mail_report.triggers_met decides from the history).
+MailTrigger = Literal["always", "success", "failure", "first-failure", "still-failing", "fixed"]
+
+
+def _always() -> list[MailTrigger]:
+    return ["always"]
+
+
+class MailList(_Model):
+    """One more recipient list with its own triggers."""
+
+    to: list[Email]
+    cc: list[Email] = Field(default_factory=list)
+    on: list[MailTrigger] = Field(default_factory=_always, min_length=1)
+
+
 class MailSpec(_Model):
     to: list[Email] = Field(default_factory=list)
     cc: list[Email] = Field(default_factory=list)
+    on: list[MailTrigger] = Field(default_factory=_always, min_length=1)
+    lists: list[MailList] = Field(default_factory=list)
+    # A mail that cannot be sent fails the deploy (exit 4) instead of a warning.
+    required: bool = False
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.to or self.cc or self.lists)
 
 
 class Rollout(_Model):

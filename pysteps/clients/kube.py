@@ -27,6 +27,7 @@ KINDS: dict[str, KindInfo] = {
     "ReplicationController": KindInfo("v1", "replicationcontrollers"),
     "Service": KindInfo("v1", "services"),
     "Secret": KindInfo("v1", "secrets"),
+    "ConfigMap": KindInfo("v1", "configmaps"),
     "Pod": KindInfo("v1", "pods"),
     "Event": KindInfo("v1", "events"),
     "Lease": KindInfo("coordination.k8s.io/v1", "leases"),

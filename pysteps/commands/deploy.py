@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def run(argv: list[str], verbose: bool = False, must_be_new: bool = False) -> in
             rollback=not args.no_rollback,
             lock_wait=args.lock_wait,
             take_domains=args.take_domains,
+            command=shlex.join(["pysteps", "create" if must_be_new else "deploy", *argv]),
         )
         try:
             if args.canary is not None:

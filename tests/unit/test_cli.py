@@ -137,3 +137,12 @@ def test_an_unexpected_exception_is_exit_99_with_a_result_file(
     assert "unexpected ZeroDivisionError" in data["error"]
     assert ("Traceback (most recent call last)" in err) is verbose
     assert "pysteps deploy: unexpected ZeroDivisionError" in err
+
+
+def test_history_is_a_command_and_checks_its_name(capsys):
+    from pysteps.cli import COMMANDS
+
+    assert "history" in COMMANDS
+    with pytest.raises(SystemExit) as exit_:
+        main(["history", "Bad_Name"])
+    assert exit_.value.code == 2

@@ -101,8 +101,9 @@ def test_second_deploy_with_nothing_new_changes_nothing(world):
     world.mail.sent.clear()
     result = world.deploy(C1)
     assert result.ok and result.plan == []
-    # only the lock lease is written; no workload, service or route change, no mail
-    assert {kind for _verb, kind in world.writes()} == {"Lease"}
+    # only the lock lease and the attempt in the history are written; no workload, service
+    # or route change, no mail
+    assert {kind for _verb, kind in world.writes()} == {"Lease", "ConfigMap"}
     assert world.mail.sent == []
     assert world.images.builds == 1
 
@@ -140,8 +141,8 @@ def test_never_ready_rollout_fails_and_rolls_back(world):
     assert dep["metadata"]["annotations"]["pysteps.io/commit"] == C1
     mail = world.mail.sent[-1]
     assert mail.subject.startswith("[pysteps] FAILED: team-a/hello")
-    assert "rollback: the previous revision was restored" in mail.body
-    assert "not reached:" in mail.body and "register route" in mail.body
+    assert "Rollback:" in mail.body and "rolled back: the previous revision runs" in mail.body
+    assert "Not reached:" in mail.body and "register route" in mail.body
 
 
 def test_crashing_pods_fail_fast_with_reasons_and_logs(world):
@@ -153,7 +154,8 @@ def test_crashing_pods_fail_fast_with_reasons_and_logs(world):
     assert "CrashLoopBackOff (restarts 3)" in out
     assert "panic: boom" in out
     body = world.mail.sent[-1].body
-    assert "why:" in body and "CrashLoopBackOff (restarts 3)" in body and "panic: boom" in body
+    assert "== Failing pods ==" in body and "CrashLoopBackOff (restarts 3)" in body
+    assert "panic: boom" in body
 
 
 def test_no_rollback_leaves_the_failed_revision(world):
@@ -352,7 +354,8 @@ def test_a_lock_stolen_mid_deploy_stops_the_deploy_before_its_next_write(world):
     world.images.ensure_commit_image = build_while_someone_steals_the_lock
     with pytest.raises(LockLost, match="taken by job/thief/1"):
         world.deploy(C1)
-    assert world.writes() == []
+    # nothing of the app is written; only the attempt goes into its history (a ConfigMap)
+    assert [w for w in world.writes() if w[1] != "ConfigMap"] == []
     assert world.deployment() is None
     assert world.kube.get("Lease", "team-a", "pysteps-deploy-hello")["spec"]["holderIdentity"] == (
         "job/thief/1"

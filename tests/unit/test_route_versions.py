@@ -76,7 +76,8 @@ def test_deploy_refuses_a_domain_of_another_app_unless_told_to_take_it(world):
     with pytest.raises(PreconditionError, match="belongs to /devnginx/team-b/owner"):
         world.deploy(C1, domains=["one.example.com"])
     assert world.routes.get("team-a", "hello") is None
-    assert {kind for _verb, kind in world.writes()} == {"Lease"}  # the lock only: no rollout
+    # the lock and the attempt's history record only: no rollout
+    assert {kind for _verb, kind in world.writes()} == {"Lease", "ConfigMap"}
     from pysteps.deploy import DeployEngine, DeployOptions
     from pysteps.manifests import Release
     from pysteps.spec import build_spec
