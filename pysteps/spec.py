@@ -255,6 +255,14 @@ class Rollout(_Model):
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "0"
 
+    @field_validator("max_surge", "max_unavailable", mode="before")
+    @classmethod
+    def _pods(cls, v: Any) -> Any:
+        # YAML and --set read `max_surge: 1` as a number: a number of pods, as Kubernetes says.
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return v
+
     @field_validator("max_surge", "max_unavailable")
     @classmethod
     def _at_most_all(cls, v: str) -> str:
