@@ -132,7 +132,11 @@ class DeployEngine:
     def __init__(self, services: Services, console: Console) -> None:
         self.services = services
         self.say = console
-        self.workloads = Workloads(services.kube, console)
+        # Every cluster write goes through the guard: while a lock is held, it is checked first.
+        if not isinstance(services.kube, LockedKube):
+            services.kube = LockedKube(services.kube)
+        self.guard: LockedKube = services.kube
+        self.workloads = Workloads(self.guard, console)
         self.lock: DeployLock | None = None
         self.last_result: DeployResult | None = None
         # code.restart: none: the switch that put new code live in this deploy, if any.
@@ -191,7 +195,7 @@ class DeployEngine:
                 check_code_path_free(self.services.kube, spec.namespace, spec.name, spec.code_path)
             if not options.dry_run:
                 lock = DeployLock(
-                    self.services.kube,
+                    self.guard.kube,
                     spec.namespace,
                     spec.name,
                     duration=max(60, spec.rollout.timeout_seconds // 2),
@@ -248,12 +252,7 @@ class DeployEngine:
     def _hold(self, lock: DeployLock | None) -> None:
         """While LOCK is held every cluster write first checks it (stops if it was lost)."""
         self.lock = lock
-        raw = self.services.kube
-        if isinstance(raw, LockedKube):
-            raw = raw.kube
-        kube: KubeApi = raw if lock is None else LockedKube(raw, lock)
-        self.services.kube = kube
-        self.workloads.kube = kube
+        self.guard.lock = lock
 
     def _describe_observed(self, spec: AppSpec, observed: Observed) -> None:
         wl = observed.workload

@@ -257,11 +257,19 @@ class DeployLock:
 
 
 class LockedKube:
-    """A KubeApi whose every write first checks that LOCK is still held (reads pass through)."""
+    """A KubeApi whose every write first checks that LOCK is still held (reads pass through).
 
-    def __init__(self, kube: KubeApi, lock: DeployLock) -> None:
+    Without a lock (None) it only passes calls on, so a client can be wrapped once, before
+    the lock is taken, and every object made with it is guarded from then on.
+    """
+
+    def __init__(self, kube: KubeApi, lock: DeployLock | None = None) -> None:
         self.kube = kube
         self.lock = lock
+
+    def _check(self) -> None:
+        if self.lock is not None:
+            self.lock.check()
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.kube.get(kind, namespace, name)
@@ -272,17 +280,17 @@ class LockedKube:
         return self.kube.list(kind, namespace, selector)
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        self.lock.check()
+        self._check()
         return self.kube.create(obj)
 
     def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        self.lock.check()
+        self._check()
         return self.kube.replace(obj)
 
     def patch(
         self, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
-        self.lock.check()
+        self._check()
         return self.kube.patch(kind, namespace, name, patch)
 
     def delete(
@@ -292,7 +300,7 @@ class LockedKube:
         name: str,
         preconditions: Mapping[str, Any] | None = None,
     ) -> bool:
-        self.lock.check()
+        self._check()
         return self.kube.delete(kind, namespace, name, preconditions)
 
     def pod_logs(

@@ -131,3 +131,29 @@ def test_renewal_is_conditional_and_marks_the_loss():
     assert lease_of(kube)["spec"]["holderIdentity"] == "job/other/10"
     with pytest.raises(LockLost):
         mine.check()
+
+
+def test_the_guarded_client_checks_the_lock_before_every_write_only():
+    from pysteps.lock import LockedKube
+
+    kube, clock = FakeKube(), Clock()
+    guard = LockedKube(kube)
+    guard.create(
+        {"kind": "Service", "metadata": {"name": "a", "namespace": "team-a"}, "spec": {"ports": []}}
+    )
+    mine = DeployLock(kube, "team-a", "hello", identity="me", clock=clock)
+    assert mine.try_acquire() is None
+    guard.lock = mine
+    guard.patch("Service", "team-a", "a", {"metadata": {"labels": {"x": "1"}}})
+    stolen = lease_of(kube)
+    stolen["spec"]["holderIdentity"] = "job/other/11"
+    kube.replace(stolen)
+    assert guard.get("Service", "team-a", "a") is not None  # reads go on
+    for write in (
+        lambda: guard.patch("Service", "team-a", "a", {"metadata": {"labels": {"x": "2"}}}),
+        lambda: guard.delete("Service", "team-a", "a"),
+        lambda: guard.create({"kind": "Service", "metadata": {"name": "b", "namespace": "team-a"}}),
+    ):
+        with pytest.raises(LockLost):
+            write()
+    assert kube.get("Service", "team-a", "a")["metadata"]["labels"] == {"x": "1"}

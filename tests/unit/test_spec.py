@@ -209,3 +209,10 @@ def test_secret_env_values_come_from_the_environment_and_are_masked():
     assert with_values.secret_values == {"KEY": value}
     assert value not in with_values.secret_digest
     assert mask(f"connect {value}") == "connect ********"
+
+
+def test_surge_given_as_a_number_is_a_number_of_pods():
+    from pysteps.spec import build_spec
+
+    spec = build_spec(BASE, {"rollout": {"max_surge": 2, "max_unavailable": 0}})
+    assert (spec.rollout.max_surge, spec.rollout.max_unavailable) == ("2", "0")

@@ -8,7 +8,7 @@ from pysteps.clients.mail import MemoryNotifier
 from pysteps.console import Console
 from pysteps.deploy import DeployEngine, DeployOptions, Services
 from pysteps.errors import InputError, PreconditionError
-from pysteps.lock import DeployLock
+from pysteps.lock import DeployLock, LockedKube
 from pysteps.manifests import Release
 from pysteps.spec import build_spec
 from pysteps.teardown import destroy_app
@@ -25,6 +25,12 @@ def services():
     )
 
 
+def fake_kube(services: Services) -> FakeKube:
+    """The fake behind the engine's lock guard."""
+    kube = services.kube
+    return kube.kube if isinstance(kube, LockedKube) else kube
+
+
 def deploy(services, name: str, namespace: str = "team-a", **fields) -> None:
     mode = {"mode": "code", "runtime_image": "reg/runtime/busybox:1"}
     spec = build_spec({"name": name, "namespace": namespace, **mode, **fields})
@@ -36,7 +42,7 @@ def test_destroy_of_a_missing_app_with_purge_touches_nothing(services):
     deploy(services, "hello-code")
     deploy(services, "team-a")  # named like its namespace: its directory is team-a/team-a
     before = dict(services.code.current)
-    kube: FakeKube = services.kube
+    kube = fake_kube(services)
     kube.requests.clear()
     for missing in ("team-a-missing", "hello"):
         with pytest.raises(PreconditionError, match="no such app"):
@@ -64,7 +70,7 @@ def test_destroy_of_an_image_mode_app_purges_no_code(services):
 
 
 def test_destroy_leaves_objects_it_did_not_make(services):
-    kube: FakeKube = services.kube
+    kube = fake_kube(services)
     deploy(services, "hello-code")
     kube.create(
         {
