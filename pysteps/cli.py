@@ -28,6 +28,7 @@ COMMANDS = {
     "rollback": "put an app's previous (or a given) revision back",
     "destroy": "remove everything an app owns",
     "schema": "print the JSON Schema of deploy.yaml",
+    "dns": "render or apply the cluster DNS config (CoreDNS Corefile or kube-dns ConfigMap)",
 }
 
 

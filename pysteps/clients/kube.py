@@ -26,6 +26,7 @@ KINDS: dict[str, KindInfo] = {
     "ReplicaSet": KindInfo("apps/v1", "replicasets"),
     "ReplicationController": KindInfo("v1", "replicationcontrollers"),
     "Service": KindInfo("v1", "services"),
+    "ConfigMap": KindInfo("v1", "configmaps"),
     "Pod": KindInfo("v1", "pods"),
     "Event": KindInfo("v1", "events"),
     "Lease": KindInfo("coordination.k8s.io/v1", "leases"),
