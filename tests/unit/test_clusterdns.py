@@ -569,3 +569,16 @@ def test_apply_validates_before_touching_the_cluster(tmp_path, capsys, monkeypat
 def test_coredns_data_is_the_corefile():
     config = parse_dns_config(FULL)
     assert coredns_data(config) == {"Corefile": render_corefile(config)}
+
+
+def test_render_killed_while_writing_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    out = tmp_path / "Corefile"
+    out.write_text("previous\n")
+
+    def killed(src: str, dst: str) -> None:
+        raise KeyboardInterrupt  # what SIGTERM becomes in the CLI
+
+    monkeypatch.setattr("pysteps.commands.dns.os.replace", killed)
+    assert main(["dns", "render", "--upstream", "192.0.2.1", "-o", str(out)]) == 130
+    assert out.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["Corefile"]
