@@ -13,9 +13,11 @@ import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pysteps.clients.kube import KubeClient
 from pysteps.clusterdns.config import parse_dns_config
@@ -40,9 +42,9 @@ def namespace(kube: KubeClient) -> Iterator[str]:
 
 
 def apply(
-    testbed: Mapping[str, str], namespace: str, *args: str
+    testbed: Mapping[str, str], namespace: str, *args: str, kubeconfig: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": testbed["KUBECONFIG"]}
+    env = {**os.environ, "KUBECONFIG": kubeconfig or testbed["KUBECONFIG"]}
     return subprocess.run(
         [sys.executable, "-m", "pysteps", "dns", "apply", "--namespace", namespace, *args],
         capture_output=True,
@@ -105,6 +107,73 @@ def test_apply_creates_then_changes_nothing_then_updates(
         "Corefile": corefile("127.0.0.63", zones={"corp.example": ["127.0.0.54"]}),
         "extra.server": "# kept\n",
     }
+
+
+def reader_kubeconfig(testbed: Mapping[str, str], namespace: str, path: Path) -> str:
+    """A kubeconfig for a service account that may only read ConfigMaps in NAMESPACE."""
+    kubectl, admin = require(testbed, "TESTBED_KUBECTL", "KUBECONFIG")
+    rbac = f"""
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: dn-reader, namespace: {namespace}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: dn-reader, namespace: {namespace}}}
+rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get, list]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: dn-reader, namespace: {namespace}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: dn-reader}}
+subjects: [{{kind: ServiceAccount, name: dn-reader, namespace: {namespace}}}]
+"""
+    base = [kubectl, "--kubeconfig", admin, "--request-timeout=20s"]
+    subprocess.run([*base, "apply", "-f", "-"], input=rbac, text=True, check=True, timeout=60)
+    token = subprocess.run(
+        [*base, "create", "token", "dn-reader", "-n", namespace, "--duration", "10m"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    cluster = yaml.safe_load(Path(admin).read_text())["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": "dn-reader", "user": {"token": token}}],
+        "contexts": [
+            {"name": "dn-reader", "context": {"cluster": cluster["name"], "user": "dn-reader"}}
+        ],
+        "current-context": "dn-reader",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_an_unchanged_config_needs_only_read_rights(
+    testbed: Mapping[str, str], kube: KubeClient, namespace: str, tmp_path: Path
+) -> None:
+    """The proof that nothing is written: a reader-only identity can run the second apply."""
+    args = ("--upstream", "127.0.0.53", "--zone", "corp.example=127.0.0.54")
+    assert apply(testbed, namespace, *args).returncode == 0
+    reader = reader_kubeconfig(testbed, namespace, tmp_path / "reader.kubeconfig")
+    again = apply(testbed, namespace, *args, kubeconfig=reader)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [f"ConfigMap {namespace}/coredns: unchanged (Corefile)"]
+    dry = apply(testbed, namespace, "--upstream", "127.0.0.63", "--dry-run", kubeconfig=reader)
+    assert dry.returncode == 0, dry.stderr  # a dry run reads only, too
+    assert dry.stdout.splitlines()[0].endswith("(dry run: nothing written)")
+    # The same identity is refused a real change: its rights are really read-only.
+    changed = apply(testbed, namespace, "--upstream", "127.0.0.63", kubeconfig=reader)
+    assert changed.returncode == 3, changed.stderr
+    assert "may not put ConfigMap" in changed.stderr
+    kube_dns = apply(testbed, namespace, "--flavor", "kube-dns", *args)
+    assert kube_dns.returncode == 0, kube_dns.stderr
+    again = apply(testbed, namespace, "--flavor", "kube-dns", *args, kubeconfig=reader)
+    assert again.returncode == 0, again.stderr
 
 
 def test_dry_run_and_bad_input_write_nothing(
