@@ -538,12 +538,9 @@ def test_render_kube_dns_to_stdout(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, field",
     [
-        (
-            ["--upstream", "192.0.2.1"] * 1
-            + ["--upstream", "192.0.2.2", "--upstream", "192.0.2.3"]
-            + ["--upstream", "192.0.2.4"],
-            "upstreams",
-        ),
+        ([f"--upstream=192.0.2.{i}" for i in range(1, 5)], "upstreams"),
+        (["--upstream", "192.0.2.1", "--cache-ttl", "-1"], "cache_ttl"),
+        (["--upstream", "192.0.2.1", "--cluster-domain", "cluster local"], "cluster_domain"),
         (["--upstream", "192.0.2.300"], "upstreams[0]"),
         (["--upstream", "192.0.2.1", "--zone", "corp_x=10.0.0.1"], "company_zones[corp_x]"),
         (["--upstream", "192.0.2.1", "--zone", "corp=10.0.0.1:99999"], "company_zones[corp][0]"),
@@ -582,3 +579,25 @@ def test_render_killed_while_writing_leaves_the_previous_file_whole(tmp_path, mo
     assert main(["dns", "render", "--upstream", "192.0.2.1", "-o", str(out)]) == 130
     assert out.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["Corefile"]
+
+
+def test_render_to_a_missing_directory_is_one_line(tmp_path, capsys):
+    out = tmp_path / "no-such-dir" / "Corefile"
+    assert main(["dns", "render", "--upstream", "192.0.2.1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write there" in err[0], err
+
+
+@pytest.mark.parametrize(
+    "text, fix",
+    [
+        ("upstreams: [192.0.2.1\n", "line 2: not valid YAML or JSON"),
+        ("- 192.0.2.1\n", "must hold a mapping"),
+    ],
+)
+def test_unreadable_config_files_are_one_line(tmp_path, capsys, text, fix):
+    config = tmp_path / "dns.yaml"
+    config.write_text(text)
+    assert main(["dns", "render", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fix in err[0], err
