@@ -45,6 +45,7 @@ class RunningDns:
     corefile: str
     process: subprocess.Popen[bytes]
     log: Path
+    config_file: Path
 
     def ask(self, name: str, rdtype: str = "A") -> dns.message.Message:
         query = dns.message.make_query(name, rdtype)
@@ -165,7 +166,7 @@ def start_coredns(
             stdin=subprocess.DEVNULL,
             env=_no_proxy_env(),
         )
-    server = RunningDns(port, company, upstreams, corefile, process, log)
+    server = RunningDns(port, company, upstreams, corefile, process, log, work / "dns.yaml")
     try:
         _wait_ready(server, f"http://127.0.0.1:{ready}/ready")
     except BaseException:
@@ -267,6 +268,18 @@ def test_cluster_names_are_answered_from_the_apiserver(
     assert running.ask(f"nothing.{namespace}.svc.cluster.local").rcode() == dns.rcode.NXDOMAIN
     for server in [running.company, *running.upstreams]:
         assert not [n for n in server.names_asked() if n.endswith("cluster.local.")]
+
+
+def test_dns_apply_stores_the_corefile_coredns_runs(
+    running: RunningDns, service: tuple[str, str, str], kube: KubeClient, testbed: Mapping[str, str]
+) -> None:
+    namespace = service[0]  # this test's own namespace, never kube-system
+    env = {**_no_proxy_env(), "KUBECONFIG": testbed["KUBECONFIG"]}
+    args = ("dns", "apply", "--config", str(running.config_file), "--namespace", namespace)
+    result = _pysteps(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    stored = kube.get("ConfigMap", namespace, "coredns")
+    assert stored is not None and stored["data"]["Corefile"] == running.corefile
 
 
 def test_a_company_server_that_is_down_fails_closed_never_upstream(
