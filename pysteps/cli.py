@@ -33,6 +33,7 @@ COMMANDS = {
     "routes": "the apps' routes in etcd: list, show, remove, sync with the cluster",
     "canary": "an app's canary (deploy --canary WEIGHT): status, weight, promote, abort",
     "history": "list every deploy attempt of an app, failed ones included",
+    "dns": "render or apply the cluster DNS config (CoreDNS Corefile or kube-dns ConfigMap)",
 }
 
 

@@ -1,0 +1,1 @@
+"""Cluster DNS: the config model, its pure renderers (CoreDNS, kube-dns) and the ConfigMap apply."""
