@@ -61,3 +61,20 @@ def test_replication_controller_selects_one_revision():
     assert rc["spec"]["template"]["metadata"]["labels"]["pysteps.io/revision"] == "3"
     assert rc["metadata"]["annotations"]["pysteps.io/desired-replicas"] == "2"
     assert "pysteps.io/revision" not in t["metadata"]["labels"]  # the template is not mutated
+
+
+def test_node_selector_and_tolerations_reach_the_pod_template():
+    spec = build_spec(
+        {
+            "name": "hello",
+            "image": "reg/team/hello",
+            "node_selector": {"pysteps.testbed/real-node": "true"},
+            "tolerations": [{"key": "pysteps.testbed/real-node", "operator": "Exists"}],
+        }
+    )
+    pod = manifests.pod_template(spec, "reg/team/hello:1", None, None)["spec"]
+    assert pod["nodeSelector"] == {"pysteps.testbed/real-node": "true"}
+    assert pod["tolerations"] == [{"key": "pysteps.testbed/real-node", "operator": "Exists"}]
+    plain = build_spec({"name": "hello", "image": "reg/team/hello"})
+    plain_pod = manifests.pod_template(plain, "reg/team/hello:1", None, None)["spec"]
+    assert "nodeSelector" not in plain_pod and "tolerations" not in plain_pod
