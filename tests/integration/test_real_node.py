@@ -32,7 +32,11 @@ pytestmark = pytest.mark.integration
 def node_bed(testbed, tmp_path):
     require_ready_node(testbed)
     namespace = f"nd-{uuid.uuid4().hex[:8]}"
-    b = Bed(dict(testbed), namespace, tmp_path)
+    env = dict(testbed)
+    # Where routes follow every Ready node (PYSTEPS_EDGE_NODE_SELECTOR narrows them), this
+    # app's route names the real node only: kwok's nodes run nothing that answers.
+    env["PYSTEPS_EDGE_NODE_SELECTOR"] = f"{testbed['TESTBED_NODE_LABEL']}=true"
+    b = Bed(env, namespace, tmp_path)
     b.kubectl("create", "namespace", namespace)
     yield b
     b.kubectl("delete", "namespace", namespace, "--wait=false")
