@@ -171,7 +171,8 @@ _node_network() {
   mkdir -p "$NODE_DIR/cni/net.d" "$NODE_DIR/cni/ipam"
   # No ipMasq: pods talk to the host and to each other only; ip_forward stays as it is (off here),
   # so no pod packet can be routed off the machine.
-  cat >"$NODE_DIR/cni/net.d/10-pysteps.conflist" <<EOF
+  # Written beside and moved in: containerd watches the directory and reads half-written files.
+  cat >"$NODE_DIR/cni/10-pysteps.conflist.tmp" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "pysteps-node",
@@ -191,6 +192,9 @@ _node_network() {
   ]
 }
 EOF
+  cmp -s "$NODE_DIR/cni/10-pysteps.conflist.tmp" "$NODE_DIR/cni/net.d/10-pysteps.conflist" ||
+    mv "$NODE_DIR/cni/10-pysteps.conflist.tmp" "$NODE_DIR/cni/net.d/10-pysteps.conflist"
+  rm -f "$NODE_DIR/cni/10-pysteps.conflist.tmp"
 }
 
 _node_save_sysctls() {
@@ -233,7 +237,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   netns_mounts_under_state_dir = true
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  # Lowering a process's oom_score_adj needs CAP_SYS_RESOURCE, which root lacks on these
+  # machines (runc: "failed to update /proc/self/oom_score_adj: Permission denied"): keep every
+  # container at or above containerd's own score.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -358,9 +365,24 @@ evictionHard: {memory.available: 200Mi, nodefs.available: 3%, imagefs.available:
 EOF
 }
 
+# The kubelet's cgroupRoot must exist in every hierarchy (cgroup v1: one per controller).
+_node_cgroups() {
+  local h
+  for h in /sys/fs/cgroup/*/; do
+    [ -d "$h" ] || continue
+    mkdir -p "$h${NODE_CGROUP_ROOT#/}"
+  done
+  h=/sys/fs/cgroup/cpuset
+  if [ -d "$h$NODE_CGROUP_ROOT" ] && [ -z "$(cat "$h$NODE_CGROUP_ROOT/cpuset.cpus")" ]; then
+    cat "$h/cpuset.cpus" >"$h$NODE_CGROUP_ROOT/cpuset.cpus"
+    cat "$h/cpuset.mems" >"$h$NODE_CGROUP_ROOT/cpuset.mems"
+  fi
+}
+
 _node_start_kubelet() {
   tb_running node_kubelet && _node_kubelet_ok && return 0
   tb_stop_pid node_kubelet
+  _node_cgroups
   _node_kubelet_config
   _node_save_sysctls
   tb_daemon node_kubelet "$NODE_BIN/kubelet" \
