@@ -109,7 +109,9 @@ node_check() {
 node_endpoint() {
   local info=""
   kube_apiserver_check 2>/dev/null &&
-    info=$(_nodectl get node "$NODE_NAME" -o jsonpath='Ready={.status.conditions[?(@.type=="Ready")].status}, kubelet {.status.nodeInfo.kubeletVersion}, kube-proxy {.status.nodeInfo.kubeProxyVersion}, {.status.nodeInfo.containerRuntimeVersion}, cgroup v1 cgroupfs' 2>/dev/null)
+    info=$(_nodectl get node "$NODE_NAME" -o jsonpath='Ready={.status.conditions[?(@.type=="Ready")].status}, kubelet {.status.nodeInfo.kubeletVersion}, {.status.nodeInfo.containerRuntimeVersion}' 2>/dev/null)
+  # Node objects no longer carry kube-proxy's version: ask the binary that runs.
+  [ -n "$info" ] && info+=", kube-proxy $("$NODE_BIN/kube-proxy" --version 2>/dev/null | sed 's/^Kubernetes //') iptables, runc $(runc --version 2>/dev/null | sed -n 's/^runc version //p'), cgroup v1 cgroupfs"
   echo "$NODE_NAME@$NODE_IP (${info:-not registered}; pods $NODE_POD_CIDR on $NODE_BRIDGE; code volume at $(_node_code_mount))"
 }
 
