@@ -156,5 +156,5 @@ class Poller:
     def summary(self) -> str:
         return (
             f"{self.ok} requests ok, {len(self.failures)} failed, longest gap between "
-            f"answers {self.longest_gap:.3f}s, {len(self.bodies)} distinct pages"
+            f"answers {self.longest_gap:.3f}s, {len(self.bodies)} page changes"
         )

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 TESTBED = REPO / "testbed" / "testbed.sh"
 
 
-def testbed_sh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_testbed_sh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(TESTBED), *args],
         env={**os.environ, "TESTBED_DIR": env["TESTBED_DIR"]},
@@ -120,7 +120,7 @@ def test_testbed_node_stop_leaves_nothing_behind_and_starts_again(testbed, tmp_p
         assert mounts_under(node_dir, state), "no mounts of the running pod?"
         saved = Path(node_dir, "sysctl.saved").read_text().split()
 
-        stop = testbed_sh(env, "down", "node")
+        stop = run_testbed_sh(env, "down", "node")
         assert stop.returncode == 0, stop.stderr
 
         left = processes_mentioning(state, node_dir)
@@ -141,7 +141,7 @@ def test_testbed_node_stop_leaves_nothing_behind_and_starts_again(testbed, tmp_p
             assert now == value, f"{key} is {now}, was {value} before the node started"
         assert kubectl(env, "get", "node", node, "--ignore-not-found", "-o", "name") == ""
     finally:
-        start = testbed_sh(env, "up", "node")
+        start = run_testbed_sh(env, "up", "node")
         kubectl(env, "delete", "namespace", namespace, "--wait=false", check=False)
     assert start.returncode == 0, start.stderr[-3000:]
     deadline = time.monotonic() + 60
