@@ -178,3 +178,15 @@ def test_crash_loop_on_the_real_node_fails_fast_with_the_containers_log(node_bed
     wait_for_page(nginx, host, "version 1", timeout=30)
     deps = json.loads(kubectl(bed.env, "-n", bed.namespace, "get", "deploy", "hello", "-o", "json"))
     assert "command" not in deps["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_kwok_failure_simulation_leaves_the_real_node_alone(node_bed, tmp_path):
+    """kwok fails pods whose container has TESTBED_SIMULATE=never-ready, but only on its own
+    nodes: on the real node the kubelet alone decides, and the app really becomes Ready."""
+    bed = node_bed
+    app = make_app(tmp_path)
+    over = ("--overrides", str(placement(bed.env, bed.namespace, tmp_path)))
+    result, out = bed.deploy(app, "env.TESTBED_SIMULATE=never-ready", extra=over)
+    assert result["ok"], out.stderr
+    assert_really_running_on_the_node(bed, "hello")
+    wait_for_page(bed.env["PYSTEPS_NGINX_URL"], domain(bed), "version 1")
