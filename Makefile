@@ -45,6 +45,7 @@ demo: venv testbed-up
 
 bench: venv testbed-up
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@echo "== bench/bench_deploy.py --real-node"; $(PY) bench/bench_deploy.py --real-node
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

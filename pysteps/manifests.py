@@ -187,6 +187,10 @@ def pod_template(
     }
     if spec.mode == "code":
         pod_spec["volumes"] = [_code_volume(spec, code_volume or "code", pinned)]
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(sorted(spec.node_selector.items()))
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.model_dump(exclude_none=True) for t in spec.tolerations]
     meta: dict[str, Any] = {"labels": dict(selector_labels(spec))}
     if annotations:
         meta["annotations"] = annotations

@@ -22,19 +22,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pysteps.errors import InputError, PreconditionError
-from pysteps.names import is_dns_label
+from pysteps.names import is_commit, is_dns_label, is_domain
 
 ROUTE_PREFIX = "/devnginx"
 PORT_NAMES = ("http", "https", "ssh")
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-)
 
 
 class RouteConflict(PreconditionError):
@@ -85,7 +81,7 @@ class Canary:
                 raise InputError(f"canary server {server!r}: must be an IPv4 address and port")
         if self.http_port is not None and not 0 < self.http_port < 65536:
             raise InputError(f"canary http_port {self.http_port}: must be 1-65535")
-        if self.commit is not None and not re.fullmatch(r"[0-9a-f]{7,40}", self.commit):
+        if self.commit is not None and not is_commit(self.commit):
             raise InputError(f"canary commit {self.commit!r}: must be a hex commit id")
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +132,7 @@ class Route:
         if not self.domains:
             raise InputError(f"route {self.key}: domains is empty; give the app at least one")
         for domain in self.domains:
-            if not _DOMAIN.match(domain):
+            if not is_domain(domain):
                 raise InputError(
                     f"route domain {domain!r}: must be a lowercase host name "
                     "(letters, digits, '-', '.')"

@@ -318,6 +318,56 @@ class SecretEnv(_Model):
     secret_env: EnvName
 
 
+# Kubernetes label keys ([prefix/]name) and values, for node selectors and tolerations.
+_LABEL_KEY_RE = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def _check_label_key(key: str) -> str:
+    prefix, _, _ = key.rpartition("/")
+    if not _LABEL_KEY_RE.fullmatch(key) or len(prefix) > 253:
+        raise ValueError(f"{key!r} is not a label key such as example.com/role or disktype")
+    return key
+
+
+def _check_label_value(value: str) -> str:
+    if not _LABEL_VALUE_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a label value: at most 63 letters, digits, '-', '_' or '.'"
+        )
+    return value
+
+
+class Toleration(_Model):
+    """Lets the app's pods onto nodes with a matching taint (e.g. a dedicated node)."""
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        return None if v is None else _check_label_key(v)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str | None) -> str | None:
+        return None if v is None else _check_label_value(v)
+
+    @model_validator(mode="after")
+    def _operator(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value: must be empty when operator is Exists")
+        if self.operator == "Equal" and not self.key:
+            raise ValueError("key: required when operator is Equal")
+        return self
+
+
 class AppSpec(_Model):
     """What the user asks for: one app, in one namespace."""
 
@@ -338,6 +388,24 @@ class AppSpec(_Model):
     domains: list[DomainTemplate] = Field(default_factory=lambda: ["{name}.ctest.example.com"])
     mail: MailSpec = MailSpec()
     rollout: Rollout = Rollout()
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+    @field_validator("node_selector", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, v: Any) -> Any:
+        # YAML reads `role: true` as a boolean; label values are strings.
+        if isinstance(v, Mapping):
+            return {k: str(x).lower() if isinstance(x, bool) else x for k, x in v.items()}
+        return v
+
+    @field_validator("node_selector")
+    @classmethod
+    def _node_selector(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            _check_label_key(key)
+            _check_label_value(value)
+        return v
 
     # Values of the secret env entries, read from the environment by with_secrets().
     _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)

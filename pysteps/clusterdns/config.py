@@ -35,8 +35,8 @@ _ADDRESS_EXAMPLE = (
 )
 _LISTEN_EXAMPLE = "write [HOST]:PORT, e.g. :8080 or 127.0.0.1:8080"
 # A path or kubeconfig context that lands in the Corefile: no spaces, quotes, braces or '#'.
-_COREFILE_PATH_RE = re.compile(r"^/[A-Za-z0-9._@+/-]+$")
-_CONTEXT_RE = re.compile(r"^[A-Za-z0-9._@:-]+$")
+_COREFILE_PATH_RE = re.compile(r"/[A-Za-z0-9._@+/-]+")
+_CONTEXT_RE = re.compile(r"[A-Za-z0-9._@:-]+")
 
 
 def _fail(where: str, problem: str) -> InputError:
@@ -286,7 +286,7 @@ def _parse_coredns(value: object) -> CoreDnsOptions:
             ) from None
     kubeconfig = value.get("kubeconfig")
     if kubeconfig is not None and (
-        not isinstance(kubeconfig, str) or not _COREFILE_PATH_RE.match(kubeconfig)
+        not isinstance(kubeconfig, str) or not _COREFILE_PATH_RE.fullmatch(kubeconfig)
     ):
         raise _fail(
             "coredns.kubeconfig",
@@ -296,7 +296,7 @@ def _parse_coredns(value: object) -> CoreDnsOptions:
     if context is not None:
         if kubeconfig is None:
             raise _fail("coredns.context", "needs coredns.kubeconfig; set both or neither")
-        if not isinstance(context, str) or not _CONTEXT_RE.match(context):
+        if not isinstance(context, str) or not _CONTEXT_RE.fullmatch(context):
             raise _fail(
                 "coredns.context", f"{context!r} is not a context name (letters, digits, ._@:-)"
             )

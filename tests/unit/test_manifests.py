@@ -82,3 +82,20 @@ def test_change_cause_carries_no_credentials_of_the_build_url():
     assert release.change_cause() == (
         "pysteps deploy cccccccccccc (https://ci.example.com/********/5/)"
     )
+
+
+def test_node_selector_and_tolerations_reach_the_pod_template():
+    spec = build_spec(
+        {
+            "name": "hello",
+            "image": "reg/team/hello",
+            "node_selector": {"pysteps.testbed/real-node": "true"},
+            "tolerations": [{"key": "pysteps.testbed/real-node", "operator": "Exists"}],
+        }
+    )
+    pod = manifests.pod_template(spec, "reg/team/hello:1", None, None)["spec"]
+    assert pod["nodeSelector"] == {"pysteps.testbed/real-node": "true"}
+    assert pod["tolerations"] == [{"key": "pysteps.testbed/real-node", "operator": "Exists"}]
+    plain = build_spec({"name": "hello", "image": "reg/team/hello"})
+    plain_pod = manifests.pod_template(plain, "reg/team/hello:1", None, None)["spec"]
+    assert "nodeSelector" not in plain_pod and "tolerations" not in plain_pod

@@ -216,3 +216,45 @@ def test_surge_given_as_a_number_is_a_number_of_pods():
 
     spec = build_spec(BASE, {"rollout": {"max_surge": 2, "max_unavailable": 0}})
     assert (spec.rollout.max_surge, spec.rollout.max_unavailable) == ("2", "0")
+
+
+def test_node_selector_and_tolerations_place_pods_on_a_dedicated_node(tmp_path):
+    spec = load_spec(
+        write(
+            tmp_path,
+            "name: a\nimage: r/a\nnode_selector: {pysteps.testbed/real-node: true}\n"
+            "tolerations:\n- {key: pysteps.testbed/real-node, value: 'true', effect: NoSchedule}\n"
+            "- {operator: Exists}\n",
+        )
+    )
+    assert spec.node_selector == {"pysteps.testbed/real-node": "true"}
+    assert [t.model_dump(exclude_none=True) for t in spec.tolerations] == [
+        {
+            "key": "pysteps.testbed/real-node",
+            "operator": "Equal",
+            "value": "true",
+            "effect": "NoSchedule",
+        },
+        {"operator": "Exists"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("node_selector: {'bad key!': x}", "spec field 'node_selector': 'bad key!' is not a label"),
+        ("node_selector: {role: 'a b'}", "spec field 'node_selector': 'a b' is not a label value"),
+        ('node_selector: {role: "x\\n"}', "is not a label value"),
+        ("node_selector: {'-x/y': z}", "is not a label key"),
+        ("tolerations: [{key: 'k;rm', effect: NoSchedule}]", "spec field 'tolerations.0.key'"),
+        ("tolerations: [{key: k, effect: Sometimes}]", "spec field 'tolerations.0.effect'"),
+        ("tolerations: [{key: k, operator: Exists, value: v}]", "must be empty when operator"),
+        ("tolerations: [{value: v}]", "'tolerations.0.key': required when operator is Equal"),
+        ("tolerations: [{key: k, seconds: 3}]", "'tolerations.0.seconds' is unknown"),
+    ],
+)
+def test_bad_node_placement_is_one_line_naming_the_field(tmp_path, extra, message):
+    with pytest.raises(InputError) as err:
+        load_spec(write(tmp_path, f"name: a\nimage: r/a\n{extra}\n"))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)

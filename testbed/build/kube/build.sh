@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl of the release this module's
-# go.mod requires into OUTDIR (the test bed passes $PYSTEPS_CACHE/kube/<version>/bin).
-#   testbed/build/kube/build.sh OUTDIR
+# Builds commands of the Kubernetes release this module's go.mod requires into OUTDIR:
+#   testbed/build/kube/build.sh OUTDIR [COMMAND...]
+# Without COMMANDs: the control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl), which the test bed caches in $PYSTEPS_CACHE/kube/<version>/bin. The real node's
+# kubelet and kube-proxy are built by the same module (`build.sh OUTDIR kubelet kube-proxy`, cached
+# in $PYSTEPS_CACHE/kube-node/<version>/bin), so they share the Go build cache and the versions.
 # Static binaries (CGO_ENABLED=0) with the tags Kubernetes' own release build uses, and the
 # version stamped in with -ldflags: without it the server reports v0.0.0 and clients misjudge it.
 set -euo pipefail
-out=${1:?usage: build.sh OUTDIR}
+out=${1:?usage: build.sh OUTDIR [COMMAND...]}
+shift
+commands=("$@")
+[ ${#commands[@]} -gt 0 ] || commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+pkgs=()
+for c in "${commands[@]}"; do
+  [[ $c =~ ^[a-z-]+$ ]] || { echo "not a Kubernetes command: '$c'" >&2; exit 2; }
+  pkgs+=("k8s.io/kubernetes/cmd/$c")
+done
 cd "$(dirname "$0")"
 version=$(sed -n 's/^require k8s\.io\/kubernetes \(v[0-9.]*\)$/\1/p' go.mod)
 [[ $version =~ ^v([0-9]+)\.([0-9]+)\.[0-9]+$ ]] || { echo "go.mod names no k8s.io/kubernetes version" >&2; exit 1; }
@@ -17,11 +28,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 mkdir -p "$out.tmp"
 CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -tags selinux,notest -ldflags "$ldflags" \
-  -o "$out.tmp/" \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubectl
-# Move into place only when all four built, so a half-finished build is never taken for a cache hit.
+  -o "$out.tmp/" "${pkgs[@]}"
+# Move into place only when all built, so a half-finished build is never taken for a cache hit.
 rm -rf "$out"
 mv "$out.tmp" "$out"

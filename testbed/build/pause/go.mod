@@ -1,0 +1,3 @@
+module pysteps.local/testbed/pause
+
+go 1.22
