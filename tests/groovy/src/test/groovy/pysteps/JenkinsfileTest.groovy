@@ -34,7 +34,8 @@ class JenkinsfileTest extends PipelineHarness {
         credentialStore['nexus-deploy'] = [kind: 'usernamePassword', username: 'ci', password: 'S3cret-nexus-pw']
         credentialStore['gitlab-push'] = [kind: 'usernamePassword', username: 'ci', password: 'S3cret-gitlab-pw']
         pipeline = new DeclarativeInterpreter(this)
-        binding.setVariable('params', [PYSTEPS_RECIPIENTS: 'team-a@example.com'])
+        helper.registerAllowedMethod('readYaml', [Map], { Map m -> new org.yaml.snakeyaml.Yaml().load(file(m.file as String).text) })
+        new File(workspace, 'deploy.yaml').text = 'name: shop\nimage: registry.example.com/team-a/shop\nmail:\n  to: [team-a@example.com, ops@example.com]\n'
         binding.setVariable('scm', [type: 'GitSCM'])
         cli.answer = { List argv, Map env ->
             if (argv[0] == 'build') {
@@ -144,7 +145,7 @@ class JenkinsfileTest extends PipelineHarness {
         assertEquals(['test'], promotedNamespaces())
         assertEquals('FAILURE', binding.getVariable('currentBuild').result)
         assertEquals(1, mails.size())
-        assertEquals('team-a@example.com', mails[0].to)
+        assertEquals('team-a@example.com,ops@example.com', mails[0].to)
         assertEquals('FAILED: team-a/shop #7', mails[0].subject.toString())
         assertTrue(mails[0].body.contains('pysteps jenkins rerun team-a/shop 7 --stage STAGE'))
     }
