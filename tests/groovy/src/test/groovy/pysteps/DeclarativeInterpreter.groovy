@@ -26,12 +26,12 @@ class DeclarativeInterpreter {
         spec = new PipelineSpec()
         configure(body, spec)
         Map env = harness.binding.getVariable('env') as Map
-        env.putAll(spec.environment)
-        if (restartFrom && !spec.stages.find { it.name == restartFrom }) {
+        env.putAll(spec.environmentValues)
+        if (restartFrom && !spec.stageList.find { it.name == restartFrom }) {
             throw new IllegalArgumentException("no top-level stage '${restartFrom}'")
         }
         boolean reached = restartFrom == null
-        for (StageSpec stage : spec.stages) {
+        for (StageSpec stage : spec.stageList) {
             reached = reached || stage.name == restartFrom
             if (!reached) {
                 stages << [stage: stage.name, status: 'NOT_RESTARTED']
@@ -41,27 +41,27 @@ class DeclarativeInterpreter {
                 stages << [stage: stage.name, status: 'SKIPPED_EARLIER_FAILURE']
                 continue
             }
-            if (stage.when != null && !stage.when.passes(env)) {
+            if (stage.condition != null && !stage.condition.passes(env)) {
                 stages << [stage: stage.name, status: 'SKIPPED_WHEN']
                 continue
             }
             try {
-                stage.steps.call()
+                stage.body.call()
                 stages << [stage: stage.name, status: 'SUCCESS']
-                runPost(stage.post, 'success')
+                runPost(stage.postSection, 'success')
             } catch (Throwable t) {
                 failure = t
                 stages << [stage: stage.name, status: 'FAILURE']
-                runPost(stage.post, 'failure')
+                runPost(stage.postSection, 'failure')
             } finally {
-                runPost(stage.post, 'always')
+                runPost(stage.postSection, 'always')
             }
         }
         Map build = harness.binding.getVariable('currentBuild') as Map
         build.result = failure ? 'FAILURE' : 'SUCCESS'
         build.currentResult = build.result
-        runPost(spec.post, failure ? 'failure' : 'success')
-        runPost(spec.post, 'always')
+        runPost(spec.postSection, failure ? 'failure' : 'success')
+        runPost(spec.postSection, 'always')
     }
 
     List<String> ran() { stages.findAll { it.status in ['SUCCESS', 'FAILURE'] }*.stage }
@@ -95,21 +95,21 @@ class Recorder {
 }
 
 class PipelineSpec {
-    Recorder agent = new Recorder()
-    Recorder options = new Recorder()
-    Map<String, String> environment = [:]
-    List<StageSpec> stages = []
-    PostSpec post
+    Recorder agentSection = new Recorder()
+    Recorder optionsSection = new Recorder()
+    Map<String, String> environmentValues = [:]
+    List<StageSpec> stageList = []
+    PostSpec postSection
 
-    void agent(Closure body) { DeclarativeInterpreter.configure(body, agent) }
+    void agent(Closure body) { DeclarativeInterpreter.configure(body, agentSection) }
 
-    void options(Closure body) { DeclarativeInterpreter.configure(body, options) }
+    void options(Closure body) { DeclarativeInterpreter.configure(body, optionsSection) }
 
-    void environment(Closure body) { DeclarativeInterpreter.configure(body, new EnvironmentSpec(environment)) }
+    void environment(Closure body) { DeclarativeInterpreter.configure(body, new EnvironmentSpec(environmentValues)) }
 
-    void stages(Closure body) { DeclarativeInterpreter.configure(body, new StagesSpec(stages)) }
+    void stages(Closure body) { DeclarativeInterpreter.configure(body, new StagesSpec(stageList)) }
 
-    void post(Closure body) { post = new PostSpec(); DeclarativeInterpreter.configure(body, post) }
+    void post(Closure body) { postSection = new PostSpec(); DeclarativeInterpreter.configure(body, postSection) }
 }
 
 class EnvironmentSpec {
@@ -128,7 +128,7 @@ class StagesSpec {
     void stage(String name, Closure body) {
         StageSpec s = new StageSpec(name: name)
         DeclarativeInterpreter.configure(body, s)
-        if (s.steps == null) {
+        if (s.body == null) {
             throw new IllegalStateException("stage '${name}' has no steps")
         }
         if (stages.find { it.name == name }) {
@@ -140,15 +140,15 @@ class StagesSpec {
 
 class StageSpec {
     String name
-    WhenSpec when
-    Closure steps
-    PostSpec post
+    WhenSpec condition
+    Closure body
+    PostSpec postSection
 
-    void when(Closure body) { when = new WhenSpec(); DeclarativeInterpreter.configure(body, when) }
+    void when(Closure c) { condition = new WhenSpec(); DeclarativeInterpreter.configure(c, condition) }
 
-    void steps(Closure body) { steps = body }
+    void steps(Closure c) { body = c }
 
-    void post(Closure body) { post = new PostSpec(); DeclarativeInterpreter.configure(body, post) }
+    void post(Closure c) { postSection = new PostSpec(); DeclarativeInterpreter.configure(c, postSection) }
 }
 
 class WhenSpec {

@@ -1,11 +1,11 @@
 package pysteps
 
+import static org.junit.Assert.assertEquals
+import static org.junit.Assert.assertTrue
+
 import groovy.json.JsonSlurper
 import org.junit.Before
 import org.junit.Test
-
-import static org.junit.Assert.assertEquals
-import static org.junit.Assert.assertTrue
 
 /** Jenkinsfile.example through the declarative interpreter (not Jenkins' own; see its doc). */
 class JenkinsfileTest extends PipelineHarness {
@@ -119,7 +119,7 @@ class JenkinsfileTest extends PipelineHarness {
         }
         assertEquals(['Start the canary in production?', 'Ship to production?'], inputs*.message)
         assertEquals([], mails)
-        assertTrue(['preserveStashes', [[buildCount: 10]]] in pipeline.spec.options.calls)
+        assertTrue(['preserveStashes', [[buildCount: 10]]] in pipeline.spec.optionsSection.calls)
     }
 
     @Test

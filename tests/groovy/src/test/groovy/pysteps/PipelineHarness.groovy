@@ -1,5 +1,8 @@
 package pysteps
 
+import static com.lesfurets.jenkins.unit.global.lib.LibraryConfiguration.library
+import static com.lesfurets.jenkins.unit.global.lib.LocalSource.localSource
+
 import com.lesfurets.jenkins.unit.BasePipelineTest
 import groovy.json.JsonSlurper
 import org.junit.Before
@@ -7,9 +10,6 @@ import org.junit.Rule
 import org.junit.rules.TemporaryFolder
 
 import java.nio.file.Files
-
-import static com.lesfurets.jenkins.unit.global.lib.LibraryConfiguration.library
-import static com.lesfurets.jenkins.unit.global.lib.LocalSource.localSource
 
 /**
  * The test harness for this library: JenkinsPipelineUnit 1.1 (not Jenkins itself, which cannot
@@ -23,7 +23,7 @@ abstract class PipelineHarness extends BasePipelineTest {
     static final File REPO = new File(System.getProperty('repo.root', '../..')).canonicalFile
 
     @Rule
-    public TemporaryFolder tmp = new TemporaryFolder()
+    public final TemporaryFolder tmp = new TemporaryFolder()
 
     File workspace
     File workspaceTmp

@@ -1,8 +1,8 @@
 package pysteps
 
-import org.junit.Test
-
 import static org.junit.Assert.assertEquals
+
+import org.junit.Test
 
 /**
  * jobs/seed.groovy against a RECORDING STAND-IN of the Job DSL API (job-dsl-core is not on

@@ -1,14 +1,14 @@
 package pysteps
 
-import groovy.json.JsonSlurper
-import org.junit.Before
-import org.junit.Test
-
 import static org.junit.Assert.assertEquals
 import static org.junit.Assert.assertFalse
 import static org.junit.Assert.assertNotEquals
 import static org.junit.Assert.assertTrue
 import static org.junit.Assert.fail
+
+import groovy.json.JsonSlurper
+import org.junit.Before
+import org.junit.Test
 
 class StepsTest extends PipelineHarness {
 
