@@ -43,14 +43,15 @@ integration: venv
 # Groovy side (vars/, jobs/, Jenkinsfile.example): JenkinsPipelineUnit tests + compile check,
 # then CodeNarc. Maven's repository is cached outside the clone; offline once it is warm.
 MVN := mvn -B -q -Dmaven.repo.local=$(PYSTEPS_CACHE)/maven -f tests/groovy/pom.xml
-MVN_OFFLINE = $(shell test -f $(PYSTEPS_CACHE)/maven/.pysteps-warm && echo -o)
+offline = $(shell test -f $(PYSTEPS_CACHE)/maven/.warm-$(1) && echo -o)
 
 groovy: venv
-	$(MVN) $(MVN_OFFLINE) test -Dpysteps.python=$(CURDIR)/$(PY)
-	touch $(PYSTEPS_CACHE)/maven/.pysteps-warm
+	$(MVN) $(call offline,test) test -Dpysteps.python=$(CURDIR)/$(PY)
+	touch $(PYSTEPS_CACHE)/maven/.warm-test
 
 groovy-lint:
-	$(MVN) $(MVN_OFFLINE) exec:java
+	$(MVN) $(call offline,lint) exec:java
+	touch $(PYSTEPS_CACHE)/maven/.warm-lint
 
 demo: venv testbed-up
 	$(PY) examples/demo.py
