@@ -28,6 +28,9 @@ COMMANDS = {
     "rollback": "put an app's previous (or a given) revision back",
     "destroy": "remove everything an app owns",
     "schema": "print the JSON Schema of deploy.yaml",
+    "build": "build and push the app's image for a commit, without deploying (for promotion)",
+    "jobs": "check the app catalog the Jenkins seed job reads (jobs validate [FILE])",
+    "jenkins": "ops on Jenkins: failed builds, rerun a failed stage, trigger a job",
 }
 
 
