@@ -76,7 +76,7 @@ class Restart:
 def job_url_path(job: str) -> str:
     """'team-a/shop/main' -> 'job/team-a/job/shop/job/main/' (each part URL-quoted)."""
     parts = [p for p in job.split("/") if p]
-    if not parts:
+    if not parts or any(p in (".", "..") for p in parts):
         raise InputError("JOB: give the job's full name, e.g. team-a/shop/main")
     return "".join(f"job/{quote(p, safe='')}/" for p in parts)
 
