@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TESTBED := testbed/testbed.sh
 export PYSTEPS_CACHE ?= $(HOME)/.cache/pysteps
 
-.PHONY: test demo venv testbed-up testbed-status testbed-down lint typecheck unit integration bench clean groovy groovy-lint
+.PHONY: test demo venv testbed-up testbed-status testbed-down lint typecheck unit integration bench clean groovy groovy-lint groovy-tools
 
 test: venv testbed-up lint typecheck unit groovy groovy-lint integration
 
@@ -45,11 +45,15 @@ integration: venv
 MVN := mvn -B -q -Dmaven.repo.local=$(PYSTEPS_CACHE)/maven -f tests/groovy/pom.xml
 offline = $(shell test -f $(PYSTEPS_CACHE)/maven/.warm-$(1) && echo -o)
 
-groovy: venv
+groovy-tools:
+	@command -v mvn >/dev/null && command -v java >/dev/null || \
+	  { source testbed/lib.sh && tb_apt maven default-jdk-headless; }
+
+groovy: venv groovy-tools
 	$(MVN) $(call offline,test) test -Dpysteps.python=$(CURDIR)/$(PY)
 	touch $(PYSTEPS_CACHE)/maven/.warm-test
 
-groovy-lint:
+groovy-lint: groovy-tools
 	$(MVN) $(call offline,lint) exec:java
 	touch $(PYSTEPS_CACHE)/maven/.warm-lint
 
