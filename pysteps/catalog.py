@@ -23,7 +23,6 @@ _SSH_REPO_RE = re.compile(r"^git@[A-Za-z0-9.-]+:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _SCRIPT_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _CREDENTIALS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _FIELDS = ("app", "team", "repository", "branch", "recipients", "script", "credentials")
 _REQUIRED = ("app", "team", "repository", "branch", "recipients")
 
@@ -44,6 +43,19 @@ class CatalogApp:
     def job(self) -> str:
         """The Jenkins job's full name, as the seed makes it."""
         return f"{self.team}/{self.app}"
+
+
+def _are_addresses(values: list[Any]) -> bool:
+    """The same e-mail rule as the app spec's mail.to."""
+    from pydantic import ValidationError
+
+    from pysteps.spec import Mail
+
+    try:
+        Mail(to=values)
+    except ValidationError:
+        return False
+    return True
 
 
 def _entry(index: int, raw: Any) -> CatalogApp:
@@ -81,9 +93,7 @@ def _entry(index: int, raw: Any) -> CatalogApp:
     recipients = raw["recipients"]
     if isinstance(recipients, str):
         recipients = [recipients]
-    if not isinstance(recipients, list) or not all(
-        isinstance(r, str) and _EMAIL_RE.match(r) for r in recipients
-    ):
+    if not isinstance(recipients, list) or not _are_addresses(recipients):
         raise InputError(f"{where}: recipients must be a list of e-mail addresses")
     script = raw.get("script", "Jenkinsfile")
     if not isinstance(script, str) or not _SCRIPT_RE.match(script) or ".." in script.split("/"):

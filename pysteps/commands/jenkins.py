@@ -80,12 +80,18 @@ def run(argv: list[str], verbose: bool = False) -> int:
 
 def failed(client: JenkinsClient, since: int, catalog: Path) -> int:
     from pysteps.catalog import load_catalog
+    from pysteps.errors import PreconditionError
 
     apps = load_catalog(catalog)
     since_ms = int((time.time() - since) * 1000)
     count = 0
     for app in apps:
-        for job in client.branch_jobs(app.job):
+        try:
+            jobs = client.branch_jobs(app.job)
+        except PreconditionError:
+            print(f"{app.job}: no such job on Jenkins; run the seed job (jobs/seed.groovy)")
+            continue
+        for job in jobs:
             for build in client.recent_builds(job, since_ms):
                 if not build.failed:
                     continue

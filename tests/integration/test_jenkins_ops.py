@@ -107,6 +107,12 @@ def test_failed_lists_recent_failures_of_the_catalogs_branches_with_the_stage(
     assert out[-1].startswith("2 failed build(s) of 1 app(s) in the last 24h00m")
 
 
+def test_failed_names_catalog_apps_the_seed_has_not_made(env, tmp_path, capsys):
+    assert main(["jenkins", "failed", "--catalog", str(catalog(tmp_path))]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "team-a/shop: no such job on Jenkins; run the seed job (jobs/seed.groovy)"
+
+
 def test_rerun_restarts_from_the_stage_with_the_crumb(env, capsys):
     job = env.job("team-a/shop/main", stage_names=STAGES)
     job.add(failed_build(4, "Smoke tests", {"RELEASE": "1.2"}))
