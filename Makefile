@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 TESTBED := testbed/testbed.sh
 export PYSTEPS_CACHE ?= $(HOME)/.cache/pysteps
 
-.PHONY: test demo venv testbed-up testbed-status testbed-down lint typecheck unit integration bench clean
+.PHONY: test demo venv testbed-up testbed-status testbed-down lint typecheck unit integration bench clean groovy groovy-lint groovy-tools
 
-test: venv testbed-up lint typecheck unit integration
+test: venv testbed-up lint typecheck unit groovy groovy-lint integration
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,23 @@ unit: venv
 
 integration: venv
 	$(VENV)/bin/pytest -q -m integration tests/integration
+
+# Groovy side (vars/, jobs/, Jenkinsfile.example): JenkinsPipelineUnit tests + compile check,
+# then CodeNarc. Maven's repository is cached outside the clone; offline once it is warm.
+MVN := mvn -B -q -Dmaven.repo.local=$(PYSTEPS_CACHE)/maven -f tests/groovy/pom.xml
+offline = $(shell test -f $(PYSTEPS_CACHE)/maven/.warm-$(1) && echo -o)
+
+groovy-tools:
+	@command -v mvn >/dev/null && command -v java >/dev/null || \
+	  { source testbed/lib.sh && tb_apt maven default-jdk-headless; }
+
+groovy: venv groovy-tools
+	$(MVN) $(call offline,test) test -Dpysteps.python=$(CURDIR)/$(PY)
+	touch $(PYSTEPS_CACHE)/maven/.warm-test
+
+groovy-lint: groovy-tools
+	$(MVN) $(call offline,lint) exec:java
+	touch $(PYSTEPS_CACHE)/maven/.warm-lint
 
 demo: venv testbed-up
 	$(PY) examples/demo.py

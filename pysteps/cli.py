@@ -34,6 +34,9 @@ COMMANDS = {
     "canary": "an app's canary (deploy --canary WEIGHT): status, weight, promote, abort",
     "history": "list every deploy attempt of an app, failed ones included",
     "dns": "render or apply the cluster DNS config (CoreDNS Corefile or kube-dns ConfigMap)",
+    "build": "build and push the app's image for a commit, without deploying (for promotion)",
+    "jobs": "check the app catalog the Jenkins seed job reads (jobs validate [FILE])",
+    "jenkins": "ops on Jenkins: failed builds, rerun a failed stage, trigger a job",
 }
 
 
