@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -258,8 +259,9 @@ def test_hostile_values_through_every_field_exit_2_and_change_nothing(bed, tmp_p
     out, _ = bed.deploy_with(app, bed.base_overrides())
     assert out.returncode == 0, out.stderr
     before = world_state(bed)
-    failures = []
-    for field, hostile in HOSTILE:
+
+    def refused(case: tuple[str, dict[str, Any]]) -> str | None:
+        field, hostile = case
         out, result = bed.deploy_with(app, deep_merge(bed.base_overrides(), hostile))
         errors = [line for line in out.stderr.splitlines() if line.startswith("pysteps deploy:")]
         ok = (
@@ -269,8 +271,11 @@ def test_hostile_values_through_every_field_exit_2_and_change_nothing(bed, tmp_p
             and result is not None
             and result["exit_code"] == 2
         )
-        if not ok:
-            failures.append(f"{field} {hostile!r}: exit {out.returncode}: {out.stderr[-400:]}")
+        return None if ok else f"{field} {hostile!r}: exit {out.returncode}: {out.stderr[-400:]}"
+
+    # Several at a time: each is a whole CLI run (start-up is most of it).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = [f for f in pool.map(refused, HOSTILE) if f is not None]
     assert failures == []
     after = world_state(bed)
     assert after == before
