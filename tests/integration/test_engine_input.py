@@ -110,6 +110,7 @@ def bed(testbed, tmp_path):
     b.kubectl("create", "namespace", namespace)
     yield b
     b.kubectl("delete", "namespace", namespace, "--wait=false")
+    remove_local_images(testbed["DOCKER_HOST"], f"{testbed['PYSTEPS_REGISTRY']}/ei/hello")
     # Through the volume (never on the brick behind glusterd's back).
     host, volume = testbed.get("PYSTEPS_GLUSTER_HOST"), testbed.get("PYSTEPS_GLUSTER_VOLUME")
     if host and volume and (Path(testbed["TESTBED_GLUSTER_BRICK"]) / namespace).exists():
@@ -125,6 +126,18 @@ def bed(testbed, tmp_path):
             "range_end": etcd_v3.b64(f"/devnginx/{namespace}0"),
         },
     )
+
+
+def remove_local_images(docker_host: str, repository: str) -> None:
+    """The images our deploys built, off the engine (its vfs storage fills the disk)."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host, version="auto")
+    try:
+        for image in client.images.list(name=repository):
+            client.images.remove(image.id, force=True)
+    finally:
+        client.close()
 
 
 # What "nothing changed" means, read from each service -------------------------------------
