@@ -41,6 +41,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+from pysteps.clients.git import MODE_EXECUTABLE, TreeEntry
+from pysteps.clients.git import GitTrees as _Repo  # the git side lives in the one git seam
 from pysteps.clients.storage import AppDirectory, PathEscapeError, resolve_link_target
 from pysteps.errors import InputError, PreconditionError
 from pysteps.names import is_commit
@@ -52,26 +54,9 @@ BUILDING_PREFIX = ".building-"
 RETIRED_SUFFIX = ".retired"
 POINTER_SUFFIX = ".pointer"
 
-MODE_FILE = 0o100644
-MODE_EXECUTABLE = 0o100755
-MODE_SYMLINK = 0o120000
-MODE_SUBMODULE = 0o160000
-
 _MAX_IN_FLIGHT = 64
 
 SyncMode = Literal["incremental", "full", "unchanged"]
-
-
-@dataclass(frozen=True)
-class TreeEntry:
-    """One non-directory entry of a git tree."""
-
-    mode: int
-    sha: str
-
-    @property
-    def is_symlink(self) -> bool:
-        return self.mode == MODE_SYMLINK
 
 
 Tree = Mapping[str, TreeEntry]
@@ -240,84 +225,6 @@ def _retired_marker(commit: str) -> str:
     # Beside the release, not in it: nothing inside a release changes once it is complete
     # (a reader listing it must never meet a temporary file).
     return f"{RELEASES}/{commit}{RETIRED_SUFFIX}"
-
-
-# ----------------------------------------------------------------------------------------------
-# The git side (gitpython).
-
-
-class _Repo:
-    """The few reads of a git repository that a sync needs."""
-
-    def __init__(self, repo_path: Path) -> None:
-        import git  # gitpython; imported here so the CLI's --help stays fast
-
-        self._git = git
-        try:
-            self.repo = git.Repo(str(repo_path))
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise InputError(
-                f"code repository {repo_path} is not a git repository: check the checkout path"
-            ) from exc
-        self._trees: dict[str, dict[str, TreeEntry]] = {}
-        self._submodules: dict[str, list[str]] = {}
-
-    def resolve(self, rev: str) -> str:
-        """The full commit id of rev; InputError when the repository lacks it."""
-        try:
-            # rev-parse --verify checks that the object exists (repo.commit() does not).
-            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
-        except self._git.GitCommandError as exc:
-            raise InputError(
-                f"commit {rev!r} is not in repository {self.repo.working_dir}: "
-                "fetch it or check the revision"
-            ) from exc
-
-    def has(self, commit: str) -> bool:
-        try:
-            self.resolve(commit)
-        except InputError:
-            return False
-        return True
-
-    def tree(self, commit: str) -> dict[str, TreeEntry]:
-        """Every non-directory entry at commit (submodules are left out)."""
-        if commit not in self._trees:
-            # No -l: sizes would make git open every blob's header, which costs more than
-            # the rest of an incremental update.
-            raw = self.repo.git.ls_tree("-r", "-z", "--full-tree", commit, stdout_as_string=False)
-            entries: dict[str, TreeEntry] = {}
-            submodules: list[str] = []
-            for record in bytes(raw).split(b"\0"):
-                if not record:
-                    continue
-                meta, _, path_bytes = record.partition(b"\t")
-                mode_text, kind, sha = meta.split()
-                try:
-                    path = path_bytes.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputError(
-                        f"file name {path_bytes!r} at {commit[:12]} is not UTF-8: rename it"
-                    ) from exc
-                mode = int(mode_text, 8)
-                if mode == MODE_SUBMODULE:
-                    submodules.append(path)
-                if kind != b"blob" or mode == MODE_SUBMODULE:
-                    continue
-                entries[path] = TreeEntry(mode=mode, sha=sha.decode())
-            self._trees[commit] = entries
-            self._submodules[commit] = submodules
-        return self._trees[commit]
-
-    def submodules(self, commit: str) -> list[str]:
-        self.tree(commit)
-        return self._submodules[commit]
-
-    def blob(self, sha: str) -> bytes:
-        return bytes(self.repo.odb.stream(bytes.fromhex(sha)).read())
-
-    def close(self) -> None:
-        self.repo.close()
 
 
 # ----------------------------------------------------------------------------------------------

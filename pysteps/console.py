@@ -7,7 +7,10 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from pysteps.masking import Masker
+from pysteps.masking import Masker, secrets_from_env
+
+# Kept importable from here for older callers; the masker's home is pysteps.masking.
+__all__ = ["Console", "Masker", "secrets_from_env"]
 
 
 class Console:

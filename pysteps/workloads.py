@@ -176,25 +176,3 @@ class Workloads:
     def ensure_service(self, spec: AppSpec) -> ObservedService:
         """Create the NodePort Service, or update its ports keeping the NodePorts it has."""
         return ensure_service(self.kube, spec, self.log)
-
-    # Destroy ------------------------------------------------------------------------
-
-    def destroy(self, namespace: str, name: str) -> list[str]:
-        """Delete everything the app owns on the cluster; returns what was deleted."""
-        deleted = []
-        if self.kube.delete("Deployment", namespace, name):
-            deleted.append(f"Deployment {namespace}/{name}")
-        for rc in self.kube.list("ReplicationController", namespace, app_selector(name)):
-            rc_name = rc["metadata"]["name"]
-            self.kube.patch("ReplicationController", namespace, rc_name, {"spec": {"replicas": 0}})
-            if self.kube.delete("ReplicationController", namespace, rc_name):
-                deleted.append(f"ReplicationController {namespace}/{rc_name}")
-        for rs in self.kube.list("ReplicaSet", namespace, app_selector(name)):
-            if self.kube.delete("ReplicaSet", namespace, rs["metadata"]["name"]):
-                deleted.append(f"ReplicaSet {namespace}/{rs['metadata']['name']}")
-        for pod in self.kube.list("Pod", namespace, app_selector(name)):
-            if self.kube.delete("Pod", namespace, pod["metadata"]["name"]):
-                deleted.append(f"Pod {namespace}/{pod['metadata']['name']}")
-        if self.kube.delete("Service", namespace, name):
-            deleted.append(f"Service {namespace}/{name}")
-        return deleted

@@ -1,9 +1,10 @@
-"""The app's git checkout, through the `git` program: which commit, is it dirty, its
-content, and what changed between two commits (for the deploy mail).
+"""The one git seam: the app's checkout and its commits.
 
-Image mode builds from `export` (a clean copy of one commit's tree), never from the working
-tree, so the image tagged with a commit holds exactly that commit. Code mode reads trees and
-blobs through gitpython (pysteps.codesync).
+`GitCheckout` runs the `git` program: which commit, is the checkout dirty, a clean export of
+one commit (image mode builds from it, never from the working tree, so the image tagged with
+a commit holds exactly that commit). `GitTrees` reads trees and blobs through gitpython for
+code mode's incremental sync (pysteps.codesync). `changes_between` lists the commits a deploy
+adds or takes away, for the deploy mail.
 """
 
 from __future__ import annotations
@@ -18,8 +19,100 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pysteps.errors import InputError
+from pysteps.errors import InputError, PystepsError
 from pysteps.names import is_commit
+
+# Git tree entry modes.
+MODE_FILE = 0o100644
+MODE_EXECUTABLE = 0o100755
+MODE_SYMLINK = 0o120000
+MODE_SUBMODULE = 0o160000
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One non-directory entry of a git tree."""
+
+    mode: int
+    sha: str
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode == MODE_SYMLINK
+
+
+class GitTrees:
+    """The few reads of a git repository that a code sync needs (gitpython: trees, blobs)."""
+
+    def __init__(self, repo_path: Path) -> None:
+        import git  # gitpython; imported here so the CLI's --help stays fast
+
+        self._git = git
+        try:
+            self.repo = git.Repo(str(repo_path))
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise InputError(
+                f"code repository {repo_path} is not a git repository: check the checkout path"
+            ) from exc
+        self._trees: dict[str, dict[str, TreeEntry]] = {}
+        self._submodules: dict[str, list[str]] = {}
+
+    def resolve(self, rev: str) -> str:
+        """The full commit id of rev; InputError when the repository lacks it."""
+        try:
+            # rev-parse --verify checks that the object exists (repo.commit() does not).
+            return str(self.repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
+        except self._git.GitCommandError as exc:
+            raise InputError(
+                f"commit {rev!r} is not in repository {self.repo.working_dir}: "
+                "fetch it or check the revision"
+            ) from exc
+
+    def has(self, commit: str) -> bool:
+        try:
+            self.resolve(commit)
+        except InputError:
+            return False
+        return True
+
+    def tree(self, commit: str) -> dict[str, TreeEntry]:
+        """Every non-directory entry at commit (submodules are left out)."""
+        if commit not in self._trees:
+            # No -l: sizes would make git open every blob's header, which costs more than
+            # the rest of an incremental update.
+            raw = self.repo.git.ls_tree("-r", "-z", "--full-tree", commit, stdout_as_string=False)
+            entries: dict[str, TreeEntry] = {}
+            submodules: list[str] = []
+            for record in bytes(raw).split(b"\0"):
+                if not record:
+                    continue
+                meta, _, path_bytes = record.partition(b"\t")
+                mode_text, kind, sha = meta.split()
+                try:
+                    path = path_bytes.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"file name {path_bytes!r} at {commit[:12]} is not UTF-8: rename it"
+                    ) from exc
+                mode = int(mode_text, 8)
+                if mode == MODE_SUBMODULE:
+                    submodules.append(path)
+                if kind != b"blob" or mode == MODE_SUBMODULE:
+                    continue
+                entries[path] = TreeEntry(mode=mode, sha=sha.decode())
+            self._trees[commit] = entries
+            self._submodules[commit] = submodules
+        return self._trees[commit]
+
+    def submodules(self, commit: str) -> list[str]:
+        self.tree(commit)
+        return self._submodules[commit]
+
+    def blob(self, sha: str) -> bytes:
+        return bytes(self.repo.odb.stream(bytes.fromhex(sha)).read())
+
+    def close(self) -> None:
+        self.repo.close()
 
 
 class GitCheckout:
@@ -37,6 +130,7 @@ class GitCheckout:
                 check=False,
                 env=env,
                 stdin=subprocess.DEVNULL,
+                timeout=300,
             )
         except FileNotFoundError:
             raise InputError("git is not installed: install it to deploy from a checkout") from None
@@ -167,17 +261,10 @@ class _GitFailed(Exception):
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    """The output of one git command in REPO; _GitFailed instead of any error (mail never fails)."""
     try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), *args],
-            capture_output=True,
-            check=False,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        out = GitCheckout(repo)._git(*args)
+    except (PystepsError, OSError, subprocess.TimeoutExpired) as exc:
         raise _GitFailed(type(exc).__name__) from None
     if out.returncode != 0:
         raise _GitFailed(out.stderr.decode(errors="replace").strip()[:200])

@@ -1,6 +1,6 @@
 """Pure rendering: a DnsConfig in, configuration text out (no I/O here).
 
-Two outputs say the same thing for two generations of cluster DNS (docs/adr/0008):
+Two outputs say the same thing for two generations of cluster DNS (docs/adr/0010):
 - a CoreDNS Corefile (the `Corefile` key of ConfigMap kube-system/coredns);
 - the data of ConfigMap kube-system/kube-dns (`stubDomains`, `upstreamNameservers`).
 """

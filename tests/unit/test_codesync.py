@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pysteps import codesync
+from pysteps.clients.git import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, TreeEntry
 from pysteps.clients.storage import PathEscapeError
-from pysteps.codesync import (
-    MODE_EXECUTABLE,
-    MODE_FILE,
-    MODE_SYMLINK,
-    TreeEntry,
-    plan_build,
-    summarize_changes,
-)
+from pysteps.codesync import plan_build, summarize_changes
 from pysteps.errors import InputError
 from tests.gitrepo import GitRepo, volume_snapshot
 from tests.unit.fakes import MemoryStorage
