@@ -16,8 +16,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pysteps.clusterdns.config import DnsConfig, merge_flags, parse_dns_config, read_config_file
+from pysteps.clusterdns import render
+from pysteps.clusterdns.config import (
+    DEFAULT_CLUSTER_DOMAIN,
+    DnsConfig,
+    merge_flags,
+    parse_dns_config,
+    read_config_file,
+)
+from pysteps.console import Console
 from pysteps.environment import CommandParser, add_cluster_flags
+from pysteps.errors import InputError
 from pysteps.names import dns_label_argument
 
 # Where each flavor keeps its configuration in a cluster.
@@ -88,8 +97,6 @@ def _load_config(args: argparse.Namespace) -> DnsConfig:
 
 def _write_atomically(path: Path, text: str) -> None:
     """Write TEXT to PATH through a temporary file beside it: readers never see half a file."""
-    from pysteps.errors import InputError
-
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
@@ -107,12 +114,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def run(argv: list[str], verbose: bool = False) -> int:
     args = build_parser().parse_args(argv)
-    from pysteps.clusterdns import render
-    from pysteps.console import Console
-
     config = _load_config(args)  # validated before anything is read from or written anywhere
     console = Console(verbose=verbose or getattr(args, "verbose", False))
-    if args.flavor == "kube-dns" and config.cluster_domain != "cluster.local":
+    if args.flavor == "kube-dns" and config.cluster_domain != DEFAULT_CLUSTER_DOMAIN:
         console.warn(
             f"kube-dns takes the cluster domain from its --domain flag: set it to "
             f"{config.cluster_domain}"
@@ -129,7 +133,7 @@ def run(argv: list[str], verbose: bool = False) -> int:
             sys.stdout.write(text)
         return 0
 
-    from pysteps.clients.kube import KubeClient
+    from pysteps.clients.kube import KubeClient  # lazy: pykube and requests only for apply
     from pysteps.clusterdns.apply import apply_dns_data
 
     data = render.coredns_data(config) if args.flavor == "coredns" else render.kube_dns_data(config)

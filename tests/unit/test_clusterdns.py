@@ -601,3 +601,11 @@ def test_unreadable_config_files_are_one_line(tmp_path, capsys, text, fix):
     assert main(["dns", "render", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fix in err[0], err
+
+
+def test_kube_dns_with_another_cluster_domain_warns_about_its_flag(capsys):
+    args = ["dns", "render", "--flavor", "kube-dns", "--upstream", "192.0.2.1"]
+    assert main([*args, "--cluster-domain", "k8s.corp"]) == 0
+    assert "set it to k8s.corp" in capsys.readouterr().err
+    assert main(args) == 0
+    assert "--domain" not in capsys.readouterr().err
