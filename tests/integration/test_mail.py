@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from pysteps.clients.mail import MailMessage, SmtpSettings, YagmailNotifier
-from pysteps.clients.routes import MemoryRouteRegistry
 from pysteps.console import Console
 from pysteps.deploy import DeployEngine, DeployOptions, DeployResult, Services
 from pysteps.errors import PystepsError, RolloutFailed, ServiceError
@@ -31,7 +30,7 @@ from pysteps.spec import build_spec
 from tests.conftest import REPO, require
 from tests.gitrepo import GitRepo
 from tests.integration.mailstore import everything, messages_to, parts, wait_for
-from tests.unit.fakes import FakeCode, FakeImages, FakeKube
+from tests.unit.fakes import FakeCode, FakeImages, FakeKube, MemoryRouteRegistry
 from tests.unit.test_mail_report import visible_text, words
 
 pytestmark = pytest.mark.integration
