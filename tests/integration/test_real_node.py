@@ -39,6 +39,8 @@ def node_bed(testbed, tmp_path):
     b = Bed(env, namespace, tmp_path)
     b.kubectl("create", "namespace", namespace)
     yield b
+    # destroy also removes the route: nginx keeps no stale server for this test's domain.
+    b.cli("destroy", "hello", "-n", namespace, "--yes")
     b.kubectl("delete", "namespace", namespace, "--wait=false")
 
 
