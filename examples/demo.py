@@ -111,6 +111,8 @@ def main() -> None:
             {
                 "node_selector": {env["TESTBED_NODE_LABEL"]: "true"},
                 "tolerations": [{"key": env["TESTBED_NODE_TAINT"], "operator": "Exists"}],
+                # A domain of the demo's own: other namespaces may hold apps called hello too.
+                "domains": ["{name}.ctest.example.com", "{name}-{namespace}.apps.example.com"],
             }
         )
     )
@@ -162,7 +164,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
     step("The apps answer at their domains (through nginx, from the real node)")
-    for domain in ("hello.ctest.example.com", "hello-code.ctest.example.com"):
+    for app_name in ("hello", "hello-code"):
+        domain = f"{app_name}-{NAMESPACE}.apps.example.com"
         print(f"$ curl -H 'Host: {domain}' {env['PYSTEPS_NGINX_URL']}/", flush=True)
         print(fetch_through_nginx(env["PYSTEPS_NGINX_URL"], domain), flush=True)
     print("\ndemo done: both apps run in namespace 'demo' (pysteps destroy NAME -n demo --yes)")

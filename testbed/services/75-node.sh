@@ -306,19 +306,23 @@ _node_import_pause() {
 # The code-mode runtime image (examples/hello/deploy-code.yaml) in the test bed's registry: the
 # test bed's busybox base image, pushed once through the Docker Engine's API with the login.
 _node_push_runtime_image() {
-  local base target auth
+  local base target tag password auth
   base=$(docker_base_image)
   target="$REGISTRY_ADDR/${NODE_RUNTIME_IMAGE_PATH%:*}"
+  tag=${NODE_RUNTIME_IMAGE_PATH#*:}
+  password=$(cat "$REGISTRY_AUTH_DIR/password")
   auth=$(printf '{"username":"%s","password":"%s","serveraddress":"%s"}' "$REGISTRY_USER" \
-    "$(cat "$REGISTRY_AUTH_DIR/password")" "$REGISTRY_ADDR" | base64 -w0 | tr '+/' '-_')
-  curl -fsS -m 5 -u "$REGISTRY_USER:$(cat "$REGISTRY_AUTH_DIR/password")" \
-    "http://$REGISTRY_ADDR/v2/${NODE_RUNTIME_IMAGE_PATH%:*}/manifests/${NODE_RUNTIME_IMAGE_PATH#*:}" \
-    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null 2>/dev/null && return 0
+    "$password" "$REGISTRY_ADDR" | base64 -w0 | tr '+/' '-_')
+  # Credentials go to curl on its standard input (-K -), never on a command line.
+  printf 'user = "%s:%s"\n' "$REGISTRY_USER" "$password" |
+    curl -fsS -m 5 -K - -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      "http://$REGISTRY_ADDR/v2/${NODE_RUNTIME_IMAGE_PATH%:*}/manifests/$tag" 2>/dev/null && return 0
   curl -sf -m 10 --unix-socket "$DOCKER_SOCK" -X POST \
-    "http://docker/images/$base/tag?repo=$target&tag=${NODE_RUNTIME_IMAGE_PATH#*:}" >/dev/null ||
+    "http://docker/images/$base/tag?repo=$target&tag=$tag" >/dev/null ||
     { tb_log "node: tagging $base as $target failed"; return 1; }
-  curl -sf -m 120 --unix-socket "$DOCKER_SOCK" -X POST -H "X-Registry-Auth: $auth" \
-    "http://docker/images/$target/push?tag=${NODE_RUNTIME_IMAGE_PATH#*:}" >>"$(tb_logfile node_containerd)" 2>&1 ||
+  printf 'header = "X-Registry-Auth: %s"\n' "$auth" |
+    curl -sf -m 120 -K - --unix-socket "$DOCKER_SOCK" -X POST \
+      "http://docker/images/$target/push?tag=$tag" >>"$(tb_logfile node_containerd)" 2>&1 ||
     { tb_log "node: pushing $target failed"; return 1; }
 }
 

@@ -39,6 +39,8 @@ def node_bed(testbed, tmp_path):
     b = Bed(env, namespace, tmp_path)
     b.kubectl("create", "namespace", namespace)
     yield b
+    # destroy also removes the route: nginx keeps no stale server for this test's domain.
+    b.cli("destroy", "hello", "-n", namespace, "--yes")
     b.kubectl("delete", "namespace", namespace, "--wait=false")
 
 
@@ -66,11 +68,17 @@ def assert_really_running_on_the_node(bed: Bed, name: str) -> None:
             assert cs["containerID"].startswith("containerd://"), cs
 
 
+# The example app, started the way real apps start: it needs a few seconds before it listens.
+# Only the readiness probe (and maxUnavailable 0) keeps requests from a pod that is not serving
+# yet; without them this test counts failed requests (checked by hand with readiness=null).
+SLOW_START = 'command=["sh", "-c", "sleep 3; exec httpd -f -p 8080 -h /www"]'
+
+
 def test_image_mode_serves_through_nginx_and_updates_without_downtime(node_bed, tmp_path):
     bed = node_bed
     app = make_app(tmp_path)
     over = ("--overrides", str(placement(bed.env, bed.namespace, tmp_path)))
-    first, _ = bed.deploy(app, extra=over)
+    first, _ = bed.deploy(app, SLOW_START, extra=over)
     assert first["ok"], first
     assert_really_running_on_the_node(bed, "hello")
     nginx, host = bed.env["PYSTEPS_NGINX_URL"], domain(bed)
@@ -81,7 +89,7 @@ def test_image_mode_serves_through_nginx_and_updates_without_downtime(node_bed, 
     new_text = f"nd v2 {uuid.uuid4().hex[:6]}"
     change_page(app, new_text)
     with Poller(nginx, host) as poll:
-        second, out = bed.deploy(app, extra=over)
+        second, out = bed.deploy(app, SLOW_START, extra=over)
         wait_for_page(nginx, host, new_text, timeout=30)
         time.sleep(1)
     print(f"image-mode rolling update on the real node: {poll.summary()}")
@@ -118,6 +126,8 @@ def test_code_mode_serves_the_page_from_the_volume(node_bed, tmp_path):
             f"code.path={code_path}",
             "--set",
             f"runtime_image={bed.env['TESTBED_RUNTIME_IMAGE']}",
+            "--set",
+            'command=["sh", "-c", "sleep 3; exec httpd -f -p 8080 -h /apps/current/www"]',
         )
         assert out.returncode == 0, out.stderr
         return json.loads(result_file.read_text()), out
