@@ -27,3 +27,10 @@ def require(env: Mapping[str, str], *keys: str) -> list[str]:
     if missing:
         pytest.fail(f"test bed env lacks {', '.join(missing)}: is that service up?", pytrace=False)
     return [env[k] for k in keys]
+
+
+# Integration tests deploy examples/hello into namespaces of their own. The example's own
+# domain, hello.ctest.example.com, belongs to whichever live app registered it first (the demo's,
+# say), and pysteps refuses another app's domain: so tests give each deploy a domain of its own.
+OWN_DOMAINS = ["{name}-{namespace}.ctest.example.com"]
+OWN_DOMAINS_SET = 'domains=["{name}-{namespace}.ctest.example.com"]'

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require
+from tests.conftest import OWN_DOMAINS_SET, REPO, require
 from tests.gitrepo import GitRepo
 
 pytestmark = pytest.mark.integration
@@ -72,6 +72,7 @@ class Bed:
         args += ["--set", f"namespace={self.namespace}"]
         args += ["--set", f"image={self.env['PYSTEPS_REGISTRY']}/e2e/hello"]
         args += ["--set", f"build.args.BASE={self.env['TESTBED_BASE_IMAGE']}"]
+        args += ["--set", OWN_DOMAINS_SET]
         for s in sets:
             args += ["--set", s]
         out = self.cli(*args, *extra)
@@ -225,6 +226,8 @@ def test_code_mode_sync_restart_and_rollback(bed, tmp_path):
             f"namespace={bed.namespace}",
             "--set",
             f"code.path={path}",
+            "--set",
+            OWN_DOMAINS_SET,
             *[x for s in sets for x in ("--set", s)],
         )
         assert out.returncode == expect, out.stderr
@@ -349,7 +352,4 @@ def test_list_and_status(bed, tmp_path):
     assert {p["host_ip"] for p in status["pods"]} <= set(
         bed.env["TESTBED_KUBE_NODE_IPS"].split(",")
     )
-    assert status["route"]["domains"] == [
-        "hello.ctest.example.com",
-        f"hello-{bed.namespace}.apps.example.com",
-    ]
+    assert status["route"]["domains"] == [f"hello-{bed.namespace}.ctest.example.com"]

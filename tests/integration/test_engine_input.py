@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from pysteps.spec import deep_merge
-from tests.conftest import REPO, require
+from tests.conftest import OWN_DOMAINS, REPO, require
 from tests.gitrepo import GitRepo
 from tests.integration import etcd_v3
 from tests.integration.test_deploy_e2e import Bed as E2EBed
@@ -52,6 +52,7 @@ class Bed(E2EBed):
             "namespace": self.namespace,
             "image": f"{self.env['PYSTEPS_REGISTRY']}/ei/hello",
             "build": {"args": {"BASE": self.env["TESTBED_BASE_IMAGE"]}},
+            "domains": OWN_DOMAINS,
         }
 
     def deploy_with(

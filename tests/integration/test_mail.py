@@ -249,7 +249,7 @@ class World:
     def deploy(self, commit: str, name: str, mail: dict, **fields) -> DeployResult:
         spec = build_spec(
             {"name": name, "namespace": "team-a", "image": GOOD, "mail": mail, **fields}
-        )
+        ).with_secrets(os.environ)  # as `pysteps deploy` does
         engine = DeployEngine(self.services, self.console)
         options = DeployOptions(repo=self.repo.path, poll=0)
         release = Release(commit, f"https://ci.example.test/job/{name}/7/")
@@ -334,10 +334,12 @@ def test_secrets_from_the_environment_and_the_spec_appear_in_no_mail(smtp, tmp_p
     env_secret = "envS3cret-" + uuid.uuid4().hex[:8]
     spec_secret = "specS3cret-" + uuid.uuid4().hex[:8]
     monkeypatch.setenv("REGISTRY_PASSWORD", env_secret)
+    # A secret env value of the spec is named there and read from the deploy's environment.
+    monkeypatch.setenv("CI_SHOP_DB", spec_secret)
     world = World(tmp_path, smtp.settings())
     tok = token()
     mail = {"to": [f"{tok}@ci.test"]}
-    env = {"DB_PASSWORD": spec_secret}
+    env = {"DB_PASSWORD": {"secret_env": "CI_SHOP_DB"}}
     # Both secrets are in commit subjects, which the mail lists, and in a failing deploy's
     # build link: unmasked, they would be in the mail.
     world.deploy(world.commit("start"), "shop", mail, env=env)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import OWN_DOMAINS_SET, require
 from tests.integration.test_deploy_e2e import Bed, change_page, make_app
 
 pytestmark = pytest.mark.integration
@@ -41,6 +41,7 @@ class ErBed(Bed):
         args += ["--set", f"namespace={self.namespace}"]
         args += ["--set", f"image={self.env['PYSTEPS_REGISTRY']}/er/hello"]
         args += ["--set", f"build.args.BASE={self.env['TESTBED_BASE_IMAGE']}"]
+        args += ["--set", OWN_DOMAINS_SET]
         for s in sets:
             args += ["--set", s]
         return args
@@ -49,7 +50,7 @@ class ErBed(Bed):
         result_file = self.tmp / f"result-{uuid.uuid4().hex[:6]}.json"
         args = ["deploy", "--repo", str(app), "-f", str(app / "deploy-code.yaml")]
         args += ["--result", str(result_file), "--set", f"namespace={self.namespace}"]
-        args += ["--set", f"code.path={self.code_path}"]
+        args += ["--set", f"code.path={self.code_path}", "--set", OWN_DOMAINS_SET]
         for s in sets:
             args += ["--set", s]
         out = self.cli(*args, *extra)
