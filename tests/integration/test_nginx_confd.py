@@ -7,6 +7,7 @@ reload -> nginx proxies by Host header to backends on loopback that answer their
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -213,7 +214,13 @@ def test_a_route_without_upstreams_renders_no_upstream_block(testbed, registry):
 
 def test_the_periodic_resync_applies_a_change_the_watcher_missed(testbed, registry):
     nginx, resync = require(testbed, "PYSTEPS_NGINX_URL", "TESTBED_CONFD_RESYNC_SECONDS")
-    watcher = int((Path(testbed["TESTBED_DIR"]) / "run" / "confd.pid").read_text())
+    # testbed/confd-watch.sh (the pid file's) restarts its confd -watch child periodically.
+    supervisor = (Path(testbed["TESTBED_DIR"]) / "run" / "confd.pid").read_text().strip()
+    children = subprocess.run(
+        ["pgrep", "-P", supervisor, "-x", "confd"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert len(children) == 1, f"confd-watch.sh {supervisor} runs {children}, not one confd"
+    watcher = int(children[0])
     name = unique("missed")
     domain = f"{name}.ctest.example.com"
     with backends("127.0.0.38") as (backend,):
@@ -229,7 +236,8 @@ def test_the_periodic_resync_applies_a_change_the_watcher_missed(testbed, regist
                 timeout=int(resync) + 15,
             )
         finally:
-            os.kill(watcher, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # restarted: that one is gone
+                os.kill(watcher, signal.SIGCONT)
 
 
 def test_a_canary_at_weight_10_takes_10_percent_then_all_or_nothing(testbed, registry):
