@@ -175,6 +175,9 @@ class EtcdV3RouteRegistry:
         for endpoint in self.config.endpoints:
             parts = urlsplit(endpoint)
             session = requests.Session()
+            # Straight to etcd: no proxy from the environment, and no REQUESTS_CA_BUNDLE,
+            # which requests would put above the session's own CA (its issue #3829).
+            session.trust_env = False
             if self.config.ca_cert:
                 session.verify = self.config.ca_cert
             if self.config.cert and self.config.key:
