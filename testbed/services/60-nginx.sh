@@ -60,7 +60,7 @@ nginx_apt() {
   [ $rc -eq 0 ] || tb_die "installing $* failed"
 }
 
-nginx_install() { nginx_apt nginx; }
+nginx_install() { nginx_apt nginx openssl; }  # openssl: the edge's test certificate
 
 # nginx_cmd ARG...: our nginx binary with our prefix; -e keeps start-up errors off /var/log/nginx.
 nginx_cmd() { nginx -e stderr -p "$NGINX_PREFIX/" "$@"; }
