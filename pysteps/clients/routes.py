@@ -20,13 +20,14 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from pysteps.errors import InputError, ServiceError
 from pysteps.routes import ROUTE_PREFIX, Route, RouteConflict, StoredRoute, route_key
 
 API_VERSIONS = ("v3", "v2")
+T = TypeVar("T")
 
 
 class RouteRegistry(Protocol):
@@ -174,6 +175,9 @@ class EtcdV3RouteRegistry:
         for endpoint in self.config.endpoints:
             parts = urlsplit(endpoint)
             session = requests.Session()
+            # Straight to etcd: no proxy from the environment, and no REQUESTS_CA_BUNDLE,
+            # which requests would put above the session's own CA (its issue #3829).
+            session.trust_env = False
             if self.config.ca_cert:
                 session.verify = self.config.ca_cert
             if self.config.cert and self.config.key:
@@ -200,9 +204,9 @@ class EtcdV3RouteRegistry:
         )
         client.session.headers["Authorization"] = answer["token"]
 
-    @contextmanager
-    def _client(self) -> Iterator[Any]:
-        """The first endpoint that answers; errors become one-line ServiceErrors."""
+    def _run(self, op: Callable[[Any], T]) -> T:
+        """OP on the first endpoint that answers (the next one when one cannot be reached);
+        errors become one-line ServiceErrors."""
         from etcd3gw import exceptions as etcd_errors
 
         if self._clients is None:
@@ -211,23 +215,17 @@ class EtcdV3RouteRegistry:
         for endpoint, client in zip(self.config.endpoints, self._clients):
             try:
                 self._authenticate(client)
+                return op(client)
             except etcd_errors.ConnectionFailedError:
                 last = f"cannot reach etcd at {endpoint}"
                 continue
             except etcd_errors.Etcd3Exception as exc:
-                raise ServiceError(
-                    f"etcd at {endpoint} refused the login of PYSTEPS_ETCD_USERNAME: "
-                    f"{type(exc).__name__} {(exc.detail_text or '').strip()[:200]}"
-                ) from None
-            try:
-                yield client
-                return
-            except etcd_errors.ConnectionFailedError:
-                raise ServiceError(
-                    f"lost etcd at {endpoint} during a request; check PYSTEPS_ETCD_URL and rerun"
-                ) from None
-            except etcd_errors.Etcd3Exception as exc:
                 detail = (exc.detail_text or "").strip()[:200]
+                if "Authorization" not in client.session.headers and self.config.username:
+                    raise ServiceError(
+                        f"etcd at {endpoint} refused the login of PYSTEPS_ETCD_USERNAME: "
+                        f"{type(exc).__name__} {detail}"
+                    ) from None
                 raise ServiceError(
                     f"etcd at {endpoint} failed: {type(exc).__name__} {detail}"
                 ) from None
@@ -235,16 +233,16 @@ class EtcdV3RouteRegistry:
 
     def get(self, namespace: str, name: str) -> StoredRoute | None:
         key = route_key(namespace, name)
-        with self._client() as client:
-            found = client.get(key, metadata=True)
+        found = self._run(lambda client: client.get(key, metadata=True))
         for value, meta in found:
             return _parse(key, value, int(meta["mod_revision"]))
         return None
 
     def list(self, namespace: str | None = None) -> list[StoredRoute]:
         prefix = route_key(namespace, "") if namespace else f"{ROUTE_PREFIX}/"
-        with self._client() as client:
-            found = client.get_prefix(prefix, sort_order="ascend", sort_target="key")
+        found = self._run(
+            lambda client: client.get_prefix(prefix, sort_order="ascend", sort_target="key")
+        )
         routes = []
         for value, meta in found:
             key = meta["key"].decode() if isinstance(meta["key"], bytes) else str(meta["key"])
@@ -266,8 +264,7 @@ class EtcdV3RouteRegistry:
             "success": [{"request_put": {"key": key, "value": _b64(route.to_json())}}],
             "failure": [],
         }
-        with self._client() as client:
-            answer = client.transaction(txn)
+        answer = self._run(lambda client: client.transaction(txn))
         if not answer.get("succeeded"):
             raise _conflict(route.key)
         return int(answer["header"]["revision"])
@@ -285,8 +282,7 @@ class EtcdV3RouteRegistry:
             "success": [{"request_delete_range": {"key": key}}],
             "failure": [{"request_range": {"key": key, "count_only": True}}],
         }
-        with self._client() as client:
-            answer = client.transaction(txn)
+        answer = self._run(lambda client: client.transaction(txn))
         if answer.get("succeeded"):
             return True
         # Failed: either the key is gone (nothing to delete) or it changed (a conflict).

@@ -2,17 +2,16 @@
 # nginx (Debian) as the platform's router, and confd rendering its routes from the platform etcd.
 #
 #   etcd /devnginx/<ns>/<name>  --confd -watch-->  routes/pysteps-routes.conf  --reload-->  nginx
-#                               --confd -interval (confd_resync, the safety net)--^
 #
 # confd's etcd watch can miss changes (after a failed render, under quick changes; see
-# shared PLATFORM_NOTES), and v0.30.0 cannot combine -watch with -interval: a second confd
-# renders the same resource every $CONFD_RESYNC_SECONDS s. Both compare before writing, so an
-# unchanged state costs a render and nothing else.
+# shared PLATFORM_NOTES), and v0.30.0 cannot combine -watch with -interval: testbed/confd-watch.sh
+# restarts the watcher every $CONFD_RESYNC_SECONDS s, and a confd that starts renders
+# everything (a full resync; an unchanged state costs a render and nothing else).
 #
 # The template and its documented key/value format: resources/confd/templates/nginx-routes.conf.tmpl
 # (the same file production runs). confd is not packaged by Debian: it is built from the Go module
 # proxy into $PYSTEPS_CACHE/confd/<version>/ once. To take an edited template: down confd, up confd.
-tb_register nginx confd confd_resync
+tb_register nginx confd
 
 NGINX_PORT=${TESTBED_NGINX_PORT:-28080}
 NGINX_LISTEN="127.0.0.1:$NGINX_PORT"
@@ -61,7 +60,7 @@ nginx_apt() {
   [ $rc -eq 0 ] || tb_die "installing $* failed"
 }
 
-nginx_install() { nginx_apt nginx; }
+nginx_install() { nginx_apt nginx openssl; }  # openssl: the edge's test certificate
 
 # nginx_cmd ARG...: our nginx binary with our prefix; -e keeps start-up errors off /var/log/nginx.
 nginx_cmd() { nginx -e stderr -p "$NGINX_PREFIX/" "$@"; }
@@ -234,8 +233,8 @@ confd_write_config() {
   printf '# Written by testbed/services/60-nginx.sh; the flags in confd_start say it all.\n' \
     >"$CONFD_DIR/confd.toml"
   # check_cmd tests the staged file ({{.src}}) inside a whole nginx config before confd moves
-  # it into place; the config is named after the staged file, as the watcher and the resync
-  # may check at the same moment. reload_cmd only signals, the tests poll nginx for the result.
+  # it into place; the check config is named after the staged file, so no two checks share
+  # one. reload_cmd only signals, the tests poll nginx for the result.
   cat >"$CONFD_DIR/conf.d/nginx-routes.toml" <<EOF
 # Written by testbed/services/60-nginx.sh; see resources/confd/conf.d/nginx-routes.toml.example.
 [template]
@@ -280,36 +279,14 @@ confd_start() {
     tail -n 20 "$log" >&2
     return 1
   fi
-  tb_daemon confd env "${vars[@]}" "$CONFD_BIN" -watch "${args[@]}"
+  tb_daemon confd env "${vars[@]}" "$TESTBED_ROOT/testbed/confd-watch.sh" "$CONFD_RESYNC_SECONDS" \
+    "$CONFD_BIN" "${args[@]}"
   tb_wait confd 10 confd_check
 }
 
 confd_stop() { tb_stop_pid confd; }
 
-# ---------------------------------------------------------------- confd_resync
-
-confd_resync_install() { confd_install; }
-
-confd_resync_check() { nginx_alive confd_resync; }
-
-confd_resync_endpoint() { echo "confd -interval $CONFD_RESYNC_SECONDS (same resource as confd)"; }
-
-confd_resync_start() {
-  nginx_alive confd || { tb_log "confd_resync renders confd's resource: start confd first"; return 1; }
-  tb_stop_pid confd_resync
-  local args=() vars=()
-  mapfile -t args < <(confd_args)
-  mapfile -t vars < <(confd_env_vars)
-  tb_daemon confd_resync env "${vars[@]}" "$CONFD_BIN" -interval "$CONFD_RESYNC_SECONDS" "${args[@]}"
-  tb_wait confd_resync 10 confd_resync_check
-}
-
-confd_resync_stop() { tb_stop_pid confd_resync; }
-
-confd_resync_env() {
-  echo "export TESTBED_CONFD_RESYNC_SECONDS=$CONFD_RESYNC_SECONDS"
-}
-
 confd_env() {
   echo "export TESTBED_CONFD_LOG=$(tb_logfile confd)"
+  echo "export TESTBED_CONFD_RESYNC_SECONDS=$CONFD_RESYNC_SECONDS"
 }

@@ -149,17 +149,29 @@ def websocket_echo(nginx_url: str, host: str, message: bytes) -> tuple[str, byte
 
 
 def wait_until(
-    probe: Callable[[], T], done: Callable[[T], bool], what: str, timeout: float = TIMEOUT
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    what: str,
+    timeout: float = TIMEOUT,
+    stable: float = 0.5,
 ) -> T:
-    """Poll PROBE until DONE(result); fail with the last result after TIMEOUT seconds."""
+    """Poll PROBE until DONE(result) holds for STABLE seconds in a row; fail with the last
+    result after TIMEOUT seconds. Why stable: for a moment after a reload nginx's old worker
+    still takes connections beside the new one, so answers of both configs alternate."""
     deadline = time.monotonic() + timeout
-    result = probe()
-    while not done(result):
-        if time.monotonic() > deadline:
+    since: float | None = None
+    while True:
+        result = probe()
+        now = time.monotonic()
+        if done(result):
+            since = now if since is None else since
+            if now - since >= stable:
+                return result
+        else:
+            since = None
+        if now > deadline:
             pytest.fail(f"after {timeout:.0f}s, {what}: last answer {result!r}", pytrace=False)
         time.sleep(0.05)
-        result = probe()
-    return result
 
 
 def unique(prefix: str) -> str:

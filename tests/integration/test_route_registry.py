@@ -163,3 +163,15 @@ def test_cli_lists_and_shows_routes_of_either_api(testbed, api, registry):
     assert missing.returncode == 3 and "no route registered" in missing.stderr
     bad = cli("show", "Bad;Name", "-n", NAMESPACE)
     assert bad.returncode == 2 and "DNS-1123" in bad.stderr
+
+
+def test_the_next_endpoint_answers_when_the_first_cannot(testbed, api):
+    (etcd,) = require(testbed, "PYSTEPS_ETCD_URL")
+    config = EtcdConfig(("http://127.0.0.1:1", etcd), api, timeout=2)
+    reg = EtcdV3RouteRegistry(config) if api == "v3" else EtcdV2RouteRegistry(config)
+    name = unique("failover")
+    try:
+        register_route(reg, Route(NAMESPACE, name, (f"{name}.example.com",), ()))
+        assert reg.get(NAMESPACE, name) is not None
+    finally:
+        reg.delete(NAMESPACE, name)
