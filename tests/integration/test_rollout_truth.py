@@ -286,9 +286,9 @@ def test_failure_after_an_earlier_failure_rolls_code_and_workload_to_one_commit(
     change_page(app, "code v3")
     result, _ = bed.deploy_code(app, crash, expect=1)
     assert result["rolled_back"] is True
+    assert current_commit(bed) == c1
     commit, path = pinned_commit(bed)
     assert commit == c1 and path.endswith(f"/releases/{c1}")
-    assert current_commit(bed) == c1
 
 
 def test_rollback_to_a_release_gone_from_the_volume_is_refused_before_any_change(
