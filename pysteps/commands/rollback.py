@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pysteps.console import Console
 from pysteps.environment import CommandParser, add_app_arguments, add_cluster_flags, make_services
@@ -14,6 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_app_arguments(p)
     p.add_argument("--to-revision", type=int, help="the revision to return to")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the rollout")
+    p.add_argument(
+        "--repo",
+        type=Path,
+        help="code mode: a git checkout to rebuild the revision's release from, if it is gone",
+    )
     add_cluster_flags(p)
     return p
 
@@ -26,7 +32,7 @@ def run(argv: list[str], verbose: bool = False) -> int:
     services = make_services(args, console)
     console.heading(f"Rolling back {args.namespace}/{args.name}")
     outcome = rollback_app(
-        services, console, args.namespace, args.name, args.to_revision, args.timeout
+        services, console, args.namespace, args.name, args.to_revision, args.timeout, args.repo
     )
     if not outcome.ok:
         for line in outcome.report.lines():

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pysteps.clients.kube import KINDS, AlreadyExists, Conflict
-from pysteps.errors import PreconditionError
+from pysteps.errors import InputError, PreconditionError
 
 _uid = itertools.count(1)
 
@@ -278,6 +278,7 @@ class FakeCode:
     def __init__(self) -> None:
         self.releases_by_path: dict[str, list[str]] = {}
         self.current: dict[str, str] = {}
+        self.repo_lacks: set[str] = set()  # commits the checkout does not have
 
     def deployed_commit(self, path: str) -> str | None:
         return self.current.get(path)
@@ -292,6 +293,8 @@ class FakeCode:
         switch: bool = True,
         protect: Sequence[str] = (),
     ) -> FakeSync:
+        if self.repo_lacks and commit in self.repo_lacks:
+            raise InputError(f"commit {commit!r} is not in repository {repo}")
         rels = self.releases_by_path.setdefault(path, [])
         if commit not in rels:
             rels.append(commit)
