@@ -395,7 +395,7 @@ class DeployEngine:
             self.say(f"  {line}")
         result.report = outcome.report.to_dict()
         if options.rollback:
-            self._roll_back_after_failure(action, outcome, spec, result)
+            self._roll_back_after_failure(action, outcome, spec, options, result)
         else:
             # Noted on the revision, so a rerun judges it again instead of calling it done.
             if not isinstance(action, JudgeRollout):  # noted already
@@ -406,7 +406,12 @@ class DeployEngine:
         raise cls(f"{spec.namespace}/{spec.name}: {outcome.message}{suffix}")
 
     def _roll_back_after_failure(
-        self, action: Action, outcome: RolloutOutcome, spec: AppSpec, result: DeployResult
+        self,
+        action: Action,
+        outcome: RolloutOutcome,
+        spec: AppSpec,
+        options: DeployOptions,
+        result: DeployResult,
     ) -> None:
         self.say.heading("Rolling back")
         live = self._live_switch
@@ -427,7 +432,7 @@ class DeployEngine:
                 self.say.error(f"not rolled back: {exc}")
                 result.rollback_error = str(exc)
                 return
-            missing = self._missing_release(spec, target.code_commit)
+            missing = self._missing_release(spec, target.code_commit, options.repo)
             if missing:
                 self.say.error(f"not rolled back: {missing}")
                 result.rollback_error = missing
@@ -449,12 +454,29 @@ class DeployEngine:
         result.rolled_back = True
         self._align_current(spec)
 
-    def _missing_release(self, spec: AppSpec, commit: str | None) -> str | None:
-        """Why a revision naming code release COMMIT cannot come back, or None when it can."""
+    def _missing_release(self, spec: AppSpec, commit: str | None, repo: Path) -> str | None:
+        """Why a revision naming code release COMMIT cannot come back, or None when it can.
+
+        A release gone from the volume is rebuilt from the checkout when it has the commit.
+        """
         if spec.mode != "code" or commit is None:
             return None
         if commit in self.services.code.releases(spec.code_path):
             return None
+        wl = self.workloads.observe(spec.namespace, spec.name)
+        try:
+            self.services.code.sync(
+                spec.code_path,
+                repo,
+                commit,
+                spec.code.keep,
+                switch=False,
+                protect=wl.code_commits if wl else (),
+            )
+            self.say(f"release {commit[:12]} was gone from the volume: rebuilt from git")
+            return None
+        except PystepsError as exc:
+            self.say.warn(f"release {commit[:12]} cannot be rebuilt: {exc}")
         return (
             f"release {commit[:12]} is no longer on the volume ({spec.code_path}); "
             f"deploy commit {commit[:12]} again to rebuild it"

@@ -29,7 +29,12 @@ from pysteps.revisions import (
     mark_rolled_out,
     pick_revision,
 )
-from pysteps.rollout import RolloutOutcome, controllers_status, wait_for_pods_ready
+from pysteps.rollout import (
+    ANN_ROLLOUT_FAILED,
+    RolloutOutcome,
+    controllers_status,
+    wait_for_pods_ready,
+)
 from pysteps.state import ObservedWorkload
 
 Log = Callable[[str], None]
@@ -166,7 +171,7 @@ class ControllerRollout:
         )
         if look.ok:
             return self.resume(target, restore_on_failure)
-        note = annotations_of(live).get("pysteps.io/rollout-failed", "judged failed earlier")
+        note = annotations_of(live).get(ANN_ROLLOUT_FAILED, "judged failed earlier")
         outcome = RolloutOutcome(
             False, f"revision {revision} failed: {note} (now {look.message})", report=look.report
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pysteps.clients.kube import KubeApi
@@ -93,12 +94,14 @@ def rollback_app(
     name: str,
     to_revision: int | None,
     timeout: float,
+    repo: Path | None = None,
 ) -> RolloutOutcome:
     """Roll the workload back; in code mode the code comes back with it.
 
     Pinned apps (code.restart: rolling) name their release in the pod template, so the
-    revision brings its own code; its release must still be on the volume, or nothing is
-    changed. Apps that read `current` (restart: none) go back one release on the volume.
+    revision brings its own code; its release must still be on the volume (or be rebuilt from
+    the git checkout REPO), or nothing is changed. Apps that read `current` (restart: none)
+    go back one release on the volume.
     """
     workloads = Workloads(services.kube, log)
     if workloads.observe(namespace, name) is None:
@@ -114,12 +117,20 @@ def rollback_app(
     if code_mode and code_path:
         releases = services.code.releases(code_path)
         code_target = target.code_commit
+        if code_target is not None and code_target not in releases and repo is not None:
+            wl = workloads.observe(namespace, name)
+            protect = wl.code_commits if wl else ()
+            # keep: the spec's value is not recorded on the cluster; releases named by kept
+            # revisions stay whatever it is.
+            services.code.sync(code_path, repo, code_target, 5, switch=False, protect=protect)
+            log(f"release {code_target[:12]} was gone from the volume: rebuilt from {repo}")
+            releases = services.code.releases(code_path)
         if code_target is not None and code_target not in releases:
             raise PreconditionError(
                 f"{namespace}/{name}: revision {target.number} runs code release "
                 f"{code_target[:12]}, which is no longer on volume {services.code.volume} "
-                f"({code_path}); nothing was changed. Deploy commit {code_target[:12]} again "
-                "to rebuild it"
+                f"({code_path}); nothing was changed. Pass --repo with a checkout that has "
+                "the commit to rebuild it"
             )
         if code_target is None:
             # Apps that reload themselves carry no release in the pod template:

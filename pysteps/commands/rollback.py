@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pysteps.console import Console
 from pysteps.environment import (
@@ -21,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to-revision", type=int, help="the revision to return to")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the rollout")
     add_lock_wait(p)
+    p.add_argument(
+        "--repo",
+        type=Path,
+        help="code mode: a git checkout to rebuild the revision's release from, if it is gone",
+    )
     add_cluster_flags(p)
     return p
 
@@ -40,7 +46,13 @@ def run(argv: list[str], verbose: bool = False) -> int:
     services.kube = LockedKube(services.kube, lock)
     try:
         outcome = rollback_app(
-            services, console, args.namespace, args.name, args.to_revision, args.timeout
+            services,
+            console,
+            args.namespace,
+            args.name,
+            args.to_revision,
+            args.timeout,
+            args.repo,
         )
     finally:
         lock.release()

@@ -287,9 +287,9 @@ def test_failure_after_an_earlier_failure_rolls_code_and_workload_to_one_commit(
     change_page(app, "code v3")
     result, _ = bed.deploy_code(app, crash, expect=1)
     assert result["rolled_back"] is True
+    assert current_commit(bed) == c1
     commit, path = pinned_commit(bed)
     assert commit == c1 and path.endswith(f"/releases/{c1}")
-    assert current_commit(bed) == c1
 
 
 def test_rollback_to_a_release_gone_from_the_volume_is_refused_before_any_change(
@@ -308,6 +308,12 @@ def test_rollback_to_a_release_gone_from_the_volume_is_refused_before_any_change
     assert f"release {c1[:12]}" in out.stderr and "no longer on volume" in out.stderr
     assert bed.kget("deployment", "hello-code")["metadata"]["resourceVersion"] == rv
     assert pinned_commit(bed)[0] == c2 and current_commit(bed) == c2
+    # with the checkout at hand, the release is rebuilt from git and the rollback goes on
+    out = bed.cli("rollback", "hello-code", "-n", bed.namespace, "--repo", str(app))
+    assert out.returncode == 0, out.stderr
+    assert "rebuilt from" in out.stderr
+    commit, path = pinned_commit(bed)
+    assert commit == c1 and path.endswith(f"/releases/{c1}") and current_commit(bed) == c1
 
 
 def test_code_for_apps_that_reload_themselves_is_switched_then_judged(code_bed, tmp_path):

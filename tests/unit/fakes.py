@@ -22,7 +22,7 @@ from typing import Any
 
 from pysteps.clients.kube import KINDS, AlreadyExists, Conflict
 from pysteps.clients.storage import AppDirectory, validate_app_path
-from pysteps.errors import PreconditionError, ServiceError
+from pysteps.errors import InputError, PreconditionError, ServiceError
 from pysteps.routes import Route, RouteConflict, StoredRoute, route_key
 
 _uid = itertools.count(1)
@@ -309,6 +309,7 @@ class FakeCode:
     def __init__(self) -> None:
         self.releases_by_path: dict[str, list[str]] = {}
         self.current: dict[str, str] = {}
+        self.repo_lacks: set[str] = set()  # commits the checkout does not have
 
     def deployed_commit(self, path: str) -> str | None:
         return self.current.get(path)
@@ -323,6 +324,8 @@ class FakeCode:
         switch: bool = True,
         protect: Sequence[str] = (),
     ) -> FakeSync:
+        if self.repo_lacks and commit in self.repo_lacks:
+            raise InputError(f"commit {commit!r} is not in repository {repo}")
         rels = self.releases_by_path.setdefault(path, [])
         if commit not in rels:
             rels.append(commit)

@@ -372,3 +372,26 @@ def test_a_changed_secret_value_updates_the_secret_and_restarts_the_pods(world):
     assert "RollingUpdate" in [a["type"] for a in changed.plan]
     stored = world.kube.get("Secret", "team-a", "hello-pysteps-env")["data"]["API_TOKEN"]
     assert base64.b64decode(stored).decode() == "second-d4e5f6"
+
+
+@pytest.mark.parametrize("in_repo", [True, False])
+def test_rollback_target_whose_release_is_gone_is_rebuilt_from_git_or_not_used(world, in_repo):
+    code = {"mode": "code", "runtime_image": "127.0.0.1:25000/runtime/busybox:1"}
+    world.deploy(C1, **code)
+    world.deploy(C2, **code)
+    world.code.releases_by_path["team-a/hello"].remove(C2)  # pruned by hand
+    if not in_repo:
+        world.code.repo_lacks.add(C2)
+    with pytest.raises(RolloutFailed) as err:
+        world.deploy(C3, **{**code, "runtime_image": "127.0.0.1:25000/runtime/crash:1"})
+    tmpl = world.deployment()["spec"]["template"]
+    if in_repo:
+        assert "rolled back" in str(err.value)
+        assert C2 in world.code.releases("team-a/hello")
+        assert tmpl["metadata"]["annotations"]["pysteps.io/code-commit"] == C2
+    else:
+        assert "rolled back" not in str(err.value)
+        assert "not rolled back: release 222222222222 is no longer on the volume" in (
+            world.out.getvalue()
+        )
+        assert tmpl["metadata"]["annotations"]["pysteps.io/code-commit"] == C3
