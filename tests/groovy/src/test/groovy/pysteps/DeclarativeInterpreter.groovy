@@ -25,6 +25,7 @@ class DeclarativeInterpreter {
 
     void run(Closure body) {
         spec = new PipelineSpec()
+        failure = null   // a new build (a restart too) starts without the earlier one's failure
         configure(body, spec)
         Map env = harness.binding.getVariable('env') as Map
         env.putAll(spec.environmentValues)

@@ -276,4 +276,23 @@ class JenkinsfileTest extends PipelineHarness {
         assertTrue(pipeline.failure.message, pipeline.failure.message.startsWith('canaryApp: the canary would run'))
         assertEquals(1, mails.size())
     }
+
+    @Test
+    void aRefusedCanaryCanBeRestartedFromItsStageWithTheKeptDigest() {
+        refuseInput = true
+        runJenkinsfile()
+        int earlierRuns = cli.runs.size()
+        refuseInput = false
+        pipeline.restartFrom = 'Canary'
+        pipeline.stages = []
+        runJenkinsfile()
+        assertEquals(['Canary', 'Production'], pipeline.ran())
+        List<Map> restarted = cli.runs.drop(earlierRuns)
+        assertEquals(0, restarted.count { it.argv[0] == 'build' })
+        Map canary = restarted.find { it.argv.contains('--canary') && !it.argv.contains('--dry-run') }
+        assertEquals(COMMIT, canary.argv[canary.argv.indexOf('--commit') + 1])
+        assertEquals(['canary', 'promote'], restarted.find { it.argv[0] == 'canary' }.argv.take(2))
+        assertFalse(canaryRunning)
+        assertEquals('SUCCESS', binding.getVariable('currentBuild').result)
+    }
 }
