@@ -24,6 +24,7 @@ static final String INSTALL = 'sh "$PYSTEPS_WORKDIR/install-pysteps.sh"'
  *   result      true: add `--result <workdir>/result.json` and read it back
  *   credentials withCredentials bindings (secrets reach pysteps as environment variables)
  *   options     the step's merged options (pystepsPython, pystepsHome, pystepsPipSpec)
+ *   acceptExit  exit codes that are an answer, not a failure: returned as [exit: N, error: line]
  */
 Map call(Map call) {
     String step = call.step ?: 'pysteps'
@@ -53,6 +54,9 @@ Map call(Map call) {
     Map result = [:]
     if (call.result && fileExists(resultFile)) {
         result = new JsonSlurperClassic().parseText(readFile(resultFile)) as Map
+    }
+    if (rc != 0 && rc in (call.acceptExit ?: [])) {
+        return [exit: rc, error: result.error ?: lastCliError(workDir)]
     }
     if (rc != 0) {
         error("${step}: ${result.error ?: lastCliError(workDir) ?: 'pysteps failed'} (exit ${rc})")

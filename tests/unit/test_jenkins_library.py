@@ -17,7 +17,16 @@ _CONSTANT = re.compile(r"^static final String ([A-Z_]+) = '([^'\\]*)'$", re.MULT
 
 def test_the_library_has_its_steps():
     names = {p.stem for p in VARS}
-    assert {"deployApp", "buildImage", "promoteApp", "rollbackApp", "smokeTest"} <= names
+    assert {
+        "deployApp",
+        "buildImage",
+        "promoteApp",
+        "rollbackApp",
+        "smokeTest",
+        "canaryApp",
+        "promoteCanary",
+        "abortCanary",
+    } <= names
 
 
 @pytest.mark.parametrize("step", VARS, ids=lambda p: p.stem)

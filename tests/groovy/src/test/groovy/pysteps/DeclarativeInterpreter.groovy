@@ -3,16 +3,17 @@ package pysteps
 /**
  * An interpreter of the declarative `pipeline {}` sections Jenkinsfile.example uses: agent,
  * options, environment, stages/stage, when { branch }, steps, stage and pipeline post
- * (always/success/failure). It is NOT Jenkins' own pipeline-model-definition validator or
+ * (always/success/failure/aborted/unsuccessful). It is NOT Jenkins' own pipeline-model-definition validator or
  * runtime (JenkinsPipelineUnit 1.1 has none, and Jenkins cannot be had here): it runs the
  * stages in order as Jenkins does, skips a stage whose `when` is false, stops at the first
- * failure (later stages are skipped), runs post conditions, and can start at a named stage as
+ * failure (later stages are skipped; an abort, such as a refused input, makes the stage and
+ * the build ABORTED instead of FAILURE), runs post conditions, and can start at a named stage as
  * "Restart from Stage" does (earlier stages are not run; stashes come from the earlier build).
  */
 class DeclarativeInterpreter {
     final PipelineHarness harness
     PipelineSpec spec
-    /** [stage: name, status: 'SUCCESS' | 'FAILURE' | 'SKIPPED_WHEN' | 'SKIPPED_EARLIER_FAILURE' | 'NOT_RESTARTED'] */
+    /** [stage: name, status: 'SUCCESS' | 'FAILURE' | 'ABORTED' | 'SKIPPED_WHEN' | 'SKIPPED_EARLIER_FAILURE' | 'NOT_RESTARTED'] */
     List<Map> stages = []
     Throwable failure
     String restartFrom
@@ -24,6 +25,7 @@ class DeclarativeInterpreter {
 
     void run(Closure body) {
         spec = new PipelineSpec()
+        failure = null   // a new build (a restart too) starts without the earlier one's failure
         configure(body, spec)
         Map env = harness.binding.getVariable('env') as Map
         env.putAll(spec.environmentValues)
@@ -51,20 +53,27 @@ class DeclarativeInterpreter {
                 runPost(stage.postSection, 'success')
             } catch (Throwable t) {
                 failure = t
-                stages << [stage: stage.name, status: 'FAILURE']
-                runPost(stage.postSection, 'failure')
+                stages << [stage: stage.name, status: resultOf(t)]
+                runPost(stage.postSection, resultOf(t).toLowerCase())
+                runPost(stage.postSection, 'unsuccessful')
             } finally {
                 runPost(stage.postSection, 'always')
             }
         }
         Map build = harness.binding.getVariable('currentBuild') as Map
-        build.result = failure ? 'FAILURE' : 'SUCCESS'
+        build.result = failure ? resultOf(failure) : 'SUCCESS'
         build.currentResult = build.result
-        runPost(spec.postSection, failure ? 'failure' : 'success')
+        runPost(spec.postSection, (build.result as String).toLowerCase())
+        if (failure) {
+            runPost(spec.postSection, 'unsuccessful')
+        }
         runPost(spec.postSection, 'always')
     }
 
-    List<String> ran() { stages.findAll { it.status in ['SUCCESS', 'FAILURE'] }*.stage }
+    /** A refused input or an expired timeout aborts (FlowInterruptedException); the rest fails. */
+    static String resultOf(Throwable t) { t instanceof PipelineAborted ? 'ABORTED' : 'FAILURE' }
+
+    List<String> ran() { stages.findAll { it.status in ['SUCCESS', 'FAILURE', 'ABORTED'] }*.stage }
 
     String status(String stage) { stages.find { it.stage == stage }?.status }
 
@@ -173,4 +182,8 @@ class PostSpec {
     void success(Closure body) { conditions.success = body }
 
     void failure(Closure body) { conditions.failure = body }
+
+    void aborted(Closure body) { conditions.aborted = body }
+
+    void unsuccessful(Closure body) { conditions.unsuccessful = body }
 }

@@ -1,6 +1,7 @@
 package pysteps
 
 import static org.junit.Assert.assertEquals
+import static org.junit.Assert.assertFalse
 import static org.junit.Assert.assertTrue
 
 import groovy.json.JsonSlurper
@@ -25,6 +26,12 @@ class JenkinsfileTest extends PipelineHarness {
     /** Stashes survive between builds here, as with preserveStashes(). */
     File stashes
     String smokeStatus = '200'
+    /** Smoke tests of URLs containing this fail (502). */
+    String smokeFailsFor = null
+    /** What the registry would give the canary for the commit (default: the digest built once). */
+    String canaryImage = DIGEST
+    boolean canaryRunning = false
+    boolean refuseInput = false
 
     @Before
     void wire() {
@@ -41,11 +48,19 @@ class JenkinsfileTest extends PipelineHarness {
             if (argv[0] == 'build') {
                 return [rc: 0, result: [ok: true, image: DIGEST, commit: COMMIT, built: true]]
             }
+            if (argv[0] == 'canary') {
+                return canaryAnswer(argv)
+            }
             Map overrides = new JsonSlurper().parse(new File(argv[argv.indexOf('--overrides') + 1] as String)) as Map
             String ns = overrides.namespace
             // What the registry holds for the commit: the digest built once.
             String image = argv[argv.indexOf('--commit') + 1] == COMMIT ? DIGEST : null
-            return [rc: 0, result: [ok: true, namespace: ns, name: 'shop', image: image, commit: COMMIT,
+            boolean canary = argv.contains('--canary')
+            if (canary && !argv.contains('--dry-run')) {
+                canaryRunning = true
+            }
+            return [rc: 0, result: [ok: true, namespace: ns, name: canary ? 'shop-canary' : 'shop',
+                                    image: canary ? canaryImage : image, commit: COMMIT,
                                     urls: ["http://shop-${ns}.ctest.example.com/".toString()]]]
         }
         shHandler = { Map c ->
@@ -55,14 +70,24 @@ class JenkinsfileTest extends PipelineHarness {
             shellScripts << c.script
             if (c.script.startsWith('curl')) {
                 new File(c.env.SMOKE_BODY as String).text = 'ok'
-                return [0, smokeStatus]
+                return [0, smokeFailsFor && c.env.SMOKE_URL.contains(smokeFailsFor) ? '502' : smokeStatus]
             }
             return [0, '']
         }
         helper.registerAllowedMethod('script', [Closure], { Closure body -> body() })
         helper.registerAllowedMethod('checkout', [Map], { Map m -> })
-        helper.registerAllowedMethod('timeout', [Map, Closure], { Map m, Closure body -> body() })
-        helper.registerAllowedMethod('input', [Map], { Map m -> inputs << m })
+        Map timeout = null
+        helper.registerAllowedMethod('timeout', [Map, Closure], { Map m, Closure body ->
+            timeout = m
+            try { body() } finally { timeout = null }
+        })
+        helper.registerAllowedMethod('input', [Map], { Map m ->
+            inputs << m + [timeoutHours: timeout?.unit == 'HOURS' ? timeout.time : null,
+                           smokedBefore: shCalls.count { it.script.startsWith('curl') }]
+            if (refuseInput) {
+                throw new PipelineAborted('Rejected by ops')
+            }
+        })
         helper.registerAllowedMethod('mail', [Map], { Map m -> mails << m })
         helper.registerAllowedMethod('junit', [Map], { Map m -> })
         helper.registerAllowedMethod('withSonarQubeEnv', [String, Closure], { String s, Closure body -> body() })
@@ -93,6 +118,35 @@ class JenkinsfileTest extends PipelineHarness {
         new File(workspace, 'target/shop.jar').text = 'jar'
     }
 
+    /** `pysteps canary ...` as the CLI answers it, for the app's canary in production. */
+    Map canaryAnswer(List argv) {
+        assertEquals(['--namespace', 'production', '--', 'shop'], argv[2..-1].take(2) + argv.drop(argv.indexOf('--')).take(2))
+        String action = argv[1]
+        if (!canaryRunning && action in ['status', 'abort', 'promote']) {
+            return [rc: 3, stderr: 'pysteps canary: production/shop has no canary running\n']
+        }
+        if (action == 'abort' || action == 'promote') {
+            canaryRunning = false
+        }
+        return [rc: 0, result: [ok: true, namespace: 'production', name: 'shop', image: DIGEST, commit: COMMIT,
+                                urls: ['http://shop-production.ctest.example.com/']]]
+    }
+
+    /** The pysteps commands the flow ran (plans left out), in order: 'deploy test', 'canary abort', ... */
+    List<String> commands() {
+        cli.runs.findAll { !it.argv.contains('--dry-run') }.collect { Map run ->
+            List argv = run.argv
+            if (argv[0] == 'canary') {
+                return "canary ${argv[1]}".toString()
+            }
+            if (argv[0] == 'deploy') {
+                String ns = (new JsonSlurper().parseText(run.files['overrides.json']) as Map).namespace
+                return "deploy ${argv.contains('--canary') ? "--canary ${argv[argv.indexOf('--canary') + 1]} " : ''}${ns}".toString()
+            }
+            return argv[0] as String
+        }
+    }
+
     void runJenkinsfile() {
         runScript('Jenkinsfile.example')
     }
@@ -109,15 +163,20 @@ class JenkinsfileTest extends PipelineHarness {
         assertEquals(ALL_STAGES, pipeline.ran())
         assertTrue(pipeline.stages.every { it.status == 'SUCCESS' })
         assertEquals('SUCCESS', binding.getVariable('currentBuild').result)
-        // Built once, promoted four times, every deploy pinned to the commit that was built.
-        assertEquals(1, cli.runs.count { it.argv[0] == 'build' })
-        assertEquals(['test', 'prerelease', 'canary', 'production'], promotedNamespaces())
+        // Built once; test, pre-release, a 10 % canary in production, promoted after the approval,
+        // and production checked; every deploy pinned to the commit that was built.
+        assertEquals(['build', 'deploy test', 'deploy prerelease', 'deploy --canary 10 production', 'canary promote',
+                      'deploy production'], commands())
         assertTrue(cli.runs.findAll { it.argv[0] == 'deploy' }.every { it.argv[it.argv.indexOf('--commit') + 1] == COMMIT })
         String description = binding.getVariable('currentBuild').description
-        ['test', 'prerelease', 'canary', 'production'].each { ns ->
+        ['test', 'prerelease', 'production'].each { ns ->
             assertTrue(description, description.contains("promoted ${DIGEST} to ${ns}/shop"))
         }
-        assertEquals(['Start the canary in production?', 'Ship to production?'], inputs*.message)
+        assertTrue(description, description.contains("started canary production/shop-canary at 10 %: ${DIGEST}"))
+        assertTrue(description, description.contains("promoted the canary of production/shop: ${DIGEST}"))
+        // The canary was smoke-tested before anyone was asked to promote it.
+        assertEquals(['Promote the canary to all of production?'], inputs*.message)
+        assertEquals(8, inputs[0].timeoutHours)
         assertEquals([], mails)
         assertTrue(['preserveStashes', [[buildCount: 10]]] in pipeline.spec.optionsSection.calls)
     }
@@ -173,5 +232,67 @@ class JenkinsfileTest extends PipelineHarness {
         String seen = [shellScripts, cli.runs*.argv, cli.runs*.files, echoed,
                        binding.getVariable('currentBuild').description].toString()
         secrets().each { String s -> assertTrue("secret ${s.take(3)}... leaked", !seen.contains(s)) }
+    }
+
+    @Test
+    void aFailingCanarySmokeTestAbortsTheCanaryAndStopsTheFlow() {
+        smokeFailsFor = 'shop-production'
+        runJenkinsfile()
+        assertEquals('FAILURE', pipeline.status('Canary'))
+        assertEquals('SKIPPED_EARLIER_FAILURE', pipeline.status('Production'))
+        assertEquals(['build', 'deploy test', 'deploy prerelease', 'deploy --canary 10 production', 'canary status',
+                      'canary abort'], commands())
+        assertEquals(['canary', 'abort', '--namespace', 'production', '--', 'shop'], cli.runs[-1].argv)
+        assertFalse(canaryRunning)
+        assertEquals([], inputs)   // nobody is asked to promote a canary that failed its smoke test
+        assertEquals('FAILURE', binding.getVariable('currentBuild').result)
+        assertEquals(1, mails.size())
+    }
+
+    @Test
+    void aRefusedPromotionAbortsTheCanaryAndTheBuild() {
+        refuseInput = true
+        runJenkinsfile()
+        assertEquals('ABORTED', pipeline.status('Canary'))
+        assertEquals('SKIPPED_EARLIER_FAILURE', pipeline.status('Production'))
+        assertEquals(['Promote the canary to all of production?'], inputs*.message)
+        // The approval came after the canary's smoke test.
+        assertEquals(3, inputs[0].smokedBefore)
+        assertEquals(['canary status', 'canary abort'], commands().takeRight(2))
+        assertFalse(commands().contains('canary promote'))
+        assertFalse(canaryRunning)
+        assertEquals('ABORTED', binding.getVariable('currentBuild').result)
+        assertEquals([], mails)   // a human decision, not a failure
+    }
+
+    @Test
+    void aCanaryRefusedBeforeItStartsLeavesNothingToAbort() {
+        // The registry's image for the commit is not the tested digest: the canary is planned,
+        // refused, never started; the post step finds no canary and does not fail again.
+        canaryImage = DIGEST.replace('b' * 64, '9' * 64)
+        runJenkinsfile()
+        assertEquals('FAILURE', pipeline.status('Canary'))
+        assertEquals(['build', 'deploy test', 'deploy prerelease', 'canary status'], commands())
+        assertTrue(pipeline.failure.message, pipeline.failure.message.startsWith('canaryApp: the canary would run'))
+        assertEquals(1, mails.size())
+    }
+
+    @Test
+    void aRefusedCanaryCanBeRestartedFromItsStageWithTheKeptDigest() {
+        refuseInput = true
+        runJenkinsfile()
+        int earlierRuns = cli.runs.size()
+        refuseInput = false
+        pipeline.restartFrom = 'Canary'
+        pipeline.stages = []
+        runJenkinsfile()
+        assertEquals(['Canary', 'Production'], pipeline.ran())
+        List<Map> restarted = cli.runs.drop(earlierRuns)
+        assertEquals(0, restarted.count { it.argv[0] == 'build' })
+        Map canary = restarted.find { it.argv.contains('--canary') && !it.argv.contains('--dry-run') }
+        assertEquals(COMMIT, canary.argv[canary.argv.indexOf('--commit') + 1])
+        assertEquals(['canary', 'promote'], restarted.find { it.argv[0] == 'canary' }.argv.take(2))
+        assertFalse(canaryRunning)
+        assertEquals('SUCCESS', binding.getVariable('currentBuild').result)
     }
 }

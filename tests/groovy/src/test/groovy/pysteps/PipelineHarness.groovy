@@ -174,3 +174,8 @@ abstract class PipelineHarness extends BasePipelineTest {
 class PipelineError extends RuntimeException {
     PipelineError(String message) { super(message) }
 }
+
+/** What a refused `input` or an expired `timeout` raises (FlowInterruptedException there). */
+class PipelineAborted extends RuntimeException {
+    PipelineAborted(String message) { super(message) }
+}

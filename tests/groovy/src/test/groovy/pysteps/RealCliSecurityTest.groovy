@@ -92,7 +92,7 @@ class RealCliSecurityTest extends PipelineHarness {
     @Test
     void hostileMapKeysAndValuesAreRefused() {
         assertRefusedAsData(refusal('deployApp', [env: ['$(touch CANARY)': 'x']]), "spec field 'env'")
-        assertRefusedAsData(refusal('deployApp', [domains: ['$(touch CANARY).example.com']]), "spec field 'domains'")
+        assertRefusedAsData(refusal('deployApp', [domains: ['$(touch CANARY).example.com']]), "spec field 'domains.0'")
         assertRefusedAsData(refusal('deployApp', [namespace: "team-a'; touch CANARY; '"]), "spec field 'namespace'")
     }
 
@@ -106,6 +106,29 @@ class RealCliSecurityTest extends PipelineHarness {
     void hostileNamesForRollbackAreRefusedBeforeAnyRequest() {
         HOSTILE.each { String value ->
             assertRefusedAsData(refusal('rollbackApp', [name: value]), 'not a DNS-1123 label')
+        }
+    }
+
+    @Test
+    void hostileNamesForTheCanaryStepsAreRefusedBeforeAnyRequest() {
+        // '--help' and '-n' too: after `--` a name is an operand, never an option.
+        (HOSTILE + ['--help', '-n']).each { String value ->
+            assertRefusedAsData(refusal('abortCanary', [name: value, namespace: 'production']), 'not a DNS-1123 label')
+            assertRefusedAsData(refusal('abortCanary', [name: value, ifRunning: true]), 'not a DNS-1123 label')
+            assertRefusedAsData(refusal('promoteCanary', [name: value]), 'not a DNS-1123 label')
+            assertRefusedAsData(refusal('canaryWeight', [name: value, weight: 50]), 'not a DNS-1123 label')
+            assertRefusedAsData(refusal('canaryApp', [name: value, weight: 10]), "spec field 'name'")
+        }
+        assertRefusedAsData(refusal('abortCanary', [name: 'shop', namespace: '$(touch CANARY)']), 'not a DNS-1123 label')
+    }
+
+    @Test
+    void hostileWeightsAreRefusedByPysteps() {
+        ['$(touch CANARY)', '10; touch CANARY', '10\ntouch CANARY', '--help'].each { String value ->
+            assertRefusedAsData(refusal('canaryApp', [weight: value]), 'argument --canary')
+        }
+        ['$(touch CANARY)', '10; touch CANARY', '0', '100', '-5', '--help'].each { String value ->
+            assertRefusedAsData(refusal('canaryWeight', [name: 'shop', weight: value]), 'give a percentage from 1 to 99')
         }
     }
 }
