@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import OWN_DOMAINS, require
 
 NODE_KEYS = (
     "TESTBED_NODE_NAME",
@@ -74,7 +74,7 @@ def placement(env: Mapping[str, str], namespace: str, tmp: Path) -> Path:
                 "node_selector": {env["TESTBED_NODE_LABEL"]: "true"},
                 "tolerations": [{"key": env["TESTBED_NODE_TAINT"], "operator": "Exists"}],
                 # Only the namespaced domain: other tests' apps are also called hello.
-                "domains": ["{name}-{namespace}.apps.example.com"],
+                "domains": OWN_DOMAINS,
                 "mail": {"to": []},
             }
         )

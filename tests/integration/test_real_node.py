@@ -45,7 +45,8 @@ def node_bed(testbed, tmp_path):
 
 
 def domain(bed: Bed, name: str = "hello") -> str:
-    return f"{name}-{bed.namespace}.apps.example.com"
+    """The app's own domain (tests.conftest.OWN_DOMAINS)."""
+    return f"{name}-{bed.namespace}.ctest.example.com"
 
 
 def pods_of(bed: Bed, name: str) -> list[dict]:
@@ -106,7 +107,7 @@ def test_image_mode_serves_through_nginx_and_updates_without_downtime(node_bed, 
 def test_code_mode_serves_the_page_from_the_volume(node_bed, tmp_path):
     bed = node_bed
     app = make_app(tmp_path)
-    code_path = f"nd-{bed.namespace}"
+    code_path = f"{bed.namespace}/nd-hello"  # under the namespace, as pysteps requires
     over = ("--overrides", str(placement(bed.env, bed.namespace, tmp_path)))
 
     def deploy_code():

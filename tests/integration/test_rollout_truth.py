@@ -60,7 +60,8 @@ class ErBed(Bed):
 
     @property
     def code_path(self) -> str:
-        return f"er-{self.namespace}"
+        # Under the app's namespace, as pysteps requires; the namespace is this test's own.
+        return f"{self.namespace}/er-hello"
 
     def get_json(self, *what: str) -> dict:
         return json.loads(self.kubectl("-n", self.namespace, "get", *what, "-o", "json"))
