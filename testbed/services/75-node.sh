@@ -329,7 +329,11 @@ _node_push_runtime_image() {
 _node_mount_code() {
   local m
   m=$(_node_code_mount)
-  _node_mounted && return 0
+  if _node_mounted; then
+    stat "$m" >/dev/null 2>&1 && return 0
+    # The FUSE process of an earlier run was killed: "Transport endpoint is not connected".
+    umount "$m" 2>/dev/null || umount -l "$m"
+  fi
   mkdir -p "$m"
   mount -t glusterfs -o "log-file=$(tb_logfile node_glusterfs)" "$GLUSTER_HOST:/$GLUSTER_VOLUME" "$m"
 }
@@ -422,6 +426,34 @@ EOF
   tb_wait node_proxy 60 _node_proxy_ok
 }
 
+# A node killed without `stop` (a session or CI machine whose processes were all killed, this
+# clone's or another's) leaves pod sandboxes, their network namespaces with veths on the bridge
+# (whose addresses a new node would hand out again), mounts and iptables rules: clear them before
+# a node starts from nothing, so the new node never shares the bridge with dead pods.
+_node_clear_leftovers() {
+  tb_running node_containerd || tb_running node_kubelet && return 0
+  local state pids veth
+  pids=$(_node_leftover_pids | sort -u)
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+  for state in /run/pysteps-node-*; do
+    [ -d "$state" ] || continue
+    pids=$(_node_pids_matching "-address $state/containerd.sock " | sort -u)
+    # shellcheck disable=SC2086
+    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+    _node_unmount_under "$state"
+    rm -rf "$state"
+  done
+  if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
+    for veth in $(ip -o link show master "$NODE_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+      ip link del "$veth" 2>/dev/null || true
+    done
+    ip link del "$NODE_BRIDGE" 2>/dev/null || true
+    _node_iptables_clean
+  fi
+  rm -rf "$NODE_DIR/cni/ipam"
+}
+
 node_start() {
   kube_apiserver_check || tb_die "node needs kube_apiserver: run 'testbed/testbed.sh up kube_apiserver'"
   gluster_check || tb_die "node needs gluster (the code volume): run 'testbed/testbed.sh up gluster'"
@@ -429,6 +461,7 @@ node_start() {
   mkdir -p "$NODE_DIR"
   local log
   log=$(tb_logfile node_kubelet)
+  _node_clear_leftovers >>"$log" 2>&1
   _node_certs >>"$log" 2>&1 || { tb_log "node: certificates failed"; return 1; }
   _node_rbac >>"$log" 2>&1 || { tb_log "node: RBAC bindings failed (log: $log)"; return 1; }
   _node_network >>"$log" 2>&1 || { tb_log "node: network setup failed (log: $log)"; return 1; }

@@ -9,8 +9,9 @@
 #                      index, e.g. PIP_INDEX_URL pointing at the company's Nexus PyPI proxy;
 #                      a wheel path or URL also works)
 #   PYSTEPS_PYTHON3    the interpreter that creates the virtualenv (default: python3, 3.9+)
-# Prints the virtualenv's python as the last line. Safe to run concurrently and to rerun after
-# a kill: the virtualenv is built aside and moved into place in one rename.
+# Prints the virtualenv's python as the last line. Safe to run concurrently (one install at a
+# time, under a lock) and to rerun after a kill: the virtualenv is built aside and moved into
+# place in one rename.
 set -eu
 : "${PYSTEPS_VERSION:?PYSTEPS_VERSION is not set}"
 case "$PYSTEPS_VERSION" in
@@ -26,6 +27,16 @@ if [ -f "$venv/.installed" ] && "$venv/bin/python" -c 'import pysteps' 2>/dev/nu
     exit 0
 fi
 mkdir -p "$home"
+# One install at a time on this agent (pip may build from a shared source tree): a second run
+# waits on a lock of the cache directory itself, then finds the first one's virtualenv.
+if command -v flock >/dev/null 2>&1; then
+    exec 9<"$home"
+    flock 9
+    if [ -f "$venv/.installed" ] && "$venv/bin/python" -c 'import pysteps' 2>/dev/null; then
+        echo "$venv/bin/python"
+        exit 0
+    fi
+fi
 tmp="$home/.venv-$PYSTEPS_VERSION.$$"
 trap 'rm -rf "$tmp"' EXIT INT TERM
 echo "install-pysteps: installing $spec into $venv" >&2
