@@ -221,6 +221,11 @@ def test_reader_polling_during_updates_never_sees_a_mix(
         time.sleep(0.3)
         for c in commits[1:]:
             sync(c)
+            # Give the reader the time to see this release before the next switch: on a loaded
+            # machine one read through FUSE can take longer than the pause between deploys.
+            deadline = time.monotonic() + 15
+            while not (seen and seen[-1] == c) and not problems and time.monotonic() < deadline:
+                time.sleep(0.05)
             time.sleep(pause)
     finally:
         stop.set()
